@@ -1,0 +1,76 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from registry.models import ModelVersion, Task
+
+
+class RoutingMode(models.TextChoices):
+    WEIGHTED = "weighted", "Weighted random"
+    STICKY = "sticky", "Sticky by routing key"
+
+
+class DeletionPolicy(models.TextChoices):
+    ARCHIVE = "archive", "Archive the inference table"
+    DROP = "drop", "Drop the inference table"
+
+
+class Role(models.TextChoices):
+    CHAMPION = "champion", "Champion"
+    CHALLENGER = "challenger", "Challenger"
+    SHADOW = "shadow", "Shadow"
+
+
+class ModelGroup(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    # Fixed at creation: the endpoint URL and the inference table are named after it.
+    slug = models.SlugField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    task = models.CharField(max_length=32, choices=Task.choices, default=Task.BINARY)
+    routing_mode = models.CharField(
+        max_length=16, choices=RoutingMode.choices, default=RoutingMode.WEIGHTED
+    )
+    deletion_policy = models.CharField(
+        max_length=16, choices=DeletionPolicy.choices, default=DeletionPolicy.ARCHIVE
+    )
+    is_active = models.BooleanField(default=True)
+    # The features every member must accept (taken from the first champion by default).
+    features = models.JSONField(default=list, blank=True)
+    # Set by inference/signals.py when the table is created; never renamed afterwards.
+    table_name = models.CharField(max_length=63, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("groups:group_detail", args=[self.slug])
+
+
+class Membership(models.Model):
+    group = models.ForeignKey(ModelGroup, on_delete=models.CASCADE, related_name="memberships")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.CHALLENGER)
+    weight = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group", "role", "-weight"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "model_version"], name="unique_version_per_group"
+            ),
+            models.CheckConstraint(condition=models.Q(weight__lte=100), name="weight_at_most_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group.name}: {self.model_version} ({self.role} {self.weight}%)"

@@ -1,0 +1,39 @@
+"""Demo data for a newcomer: a login, two real Credit Scoring versions, a live group with
+replayed traffic and feedback. Idempotent: run it as often as you like."""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-model-hub"
+
+
+class Command(BaseCommand):
+    help = "Seed the demo login, models, group and traffic (idempotent)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--print-login", action="store_true", help="Only print the demo login.")
+        parser.add_argument(
+            "--requests", type=int, default=3000, help="Predictions to replay into the demo group."
+        )
+
+    def handle(self, *args, print_login: bool = False, requests: int = 3000, **options) -> None:
+        if print_login:
+            self.stdout.write(f"  Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
+            return
+        from inference.demo import demo_traffic_seed
+        from registry.demo import demo_models_seed
+
+        user, created = get_user_model().objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        versions = demo_models_seed(owner=user)
+        replayed = demo_traffic_seed(versions=versions, requests=requests, actor=user)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo ready: {len(versions)} Credit Scoring versions, {replayed} predictions replayed."
+            )
+        )

@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from hub import views
+
+api_v1 = [
+    path("", include("providers.api_urls")),
+    path("", include("registry.api_urls")),
+    path("", include("groups.api_urls")),
+    path("", include("inference.api_urls")),
+    path("", include("training.api_urls")),
+]
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("models/", include("registry.urls")),
+    path("groups/", include("groups.urls")),
+    path("inference/", include("inference.urls")),
+    path("providers/", include("providers.urls")),
+    path("training/", include("training.urls")),
+]

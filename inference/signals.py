@@ -1,0 +1,43 @@
+"""The one signal the design asks for: a group's inference table follows the group.
+
+A group's table is created in the group's own transaction (a failing DDL rolls the group
+back too), and on delete it is archived or dropped by the group's deletion policy.
+"""
+
+from typing import Any
+
+from django.utils import timezone
+
+from groups.models import DeletionPolicy, ModelGroup
+from inference import tables
+from inference.models import ArchivedInferenceTable
+
+
+def create_inference_table(
+    sender: type[ModelGroup], instance: ModelGroup, created: bool, raw: bool = False, **kwargs: Any
+) -> None:
+    if not created or raw:
+        return
+    table_name = tables.inference_table_name(instance.slug)
+    tables.inference_table_create(table_name)
+    ModelGroup.objects.filter(pk=instance.pk).update(table_name=table_name)
+    instance.table_name = table_name
+
+
+def retire_inference_table(sender: type[ModelGroup], instance: ModelGroup, **kwargs: Any) -> None:
+    table_name = instance.table_name
+    if not table_name or not tables.table_exists(table_name):
+        return
+    if instance.deletion_policy == DeletionPolicy.DROP:
+        tables.inference_table_drop(table_name)
+        return
+    archived_name = tables.archived_table_name(instance.slug, timezone.now())
+    row_count = tables.inference_log_model(table_name).objects.count()
+    tables.inference_table_rename(table_name, archived_name)
+    ArchivedInferenceTable.objects.create(
+        table_name=archived_name,
+        original_table_name=table_name,
+        group_name=instance.name,
+        group_slug=instance.slug,
+        row_count=row_count,
+    )

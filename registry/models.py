@@ -1,0 +1,120 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class Task(models.TextChoices):
+    BINARY = "binary_classification", "Binary classification"
+    MULTICLASS = "multiclass_classification", "Multiclass classification"
+    REGRESSION = "regression", "Regression"
+    TEXT_GENERATION = "text_generation", "Text generation"
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+    RETIRED = "retired", "Retired"
+
+
+class Flavor(models.TextChoices):
+    SKLEARN = "sklearn", "scikit-learn artifact"
+    EXTERNAL = "external", "External provider model"
+
+
+class MappingMethod(models.TextChoices):
+    AS_IS = "as_is", "As is"
+    HEURISTIC = "heuristic", "Heuristic remapping"
+    LLM = "llm", "LLM remapping"
+
+
+class VersionSource(models.TextChoices):
+    IMPORT = "import", "Import"
+    UPLOAD = "upload", "Upload"
+    TRAINING = "training", "Training job"
+    DEMO = "demo", "Demo seed"
+
+
+class RegisteredModel(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    task = models.CharField(max_length=32, choices=Task.choices, default=Task.BINARY)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    tags = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:model_detail", args=[self.slug])
+
+
+class ModelVersion(models.Model):
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
+    flavor = models.CharField(max_length=16, choices=Flavor.choices, default=Flavor.SKLEARN)
+    description = models.TextField(blank=True)
+    # The document validated against registry/model_metadata.schema.json.
+    metadata = models.JSONField(default=dict, blank=True)
+    # Kept verbatim for audit: what the user sent, and how it was mapped onto the schema.
+    raw_document = models.JSONField(null=True, blank=True)
+    mapping_method = models.CharField(
+        max_length=16, choices=MappingMethod.choices, default=MappingMethod.AS_IS
+    )
+    mapping_provider = models.ForeignKey(
+        "providers.Provider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    mapping_model = models.CharField(max_length=200, blank=True)
+    mapping_report = models.JSONField(default=dict, blank=True)
+    # sklearn flavor: a skops artifact, never pickle.
+    artifact = models.FileField(upload_to="artifacts/%Y/%m/", blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    trusted_types = models.JSONField(default=list, blank=True)
+    trusted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trusted_at = models.DateTimeField(null=True, blank=True)
+    # external flavor: a provider's model, a prompt template and a response parser.
+    provider = models.ForeignKey(
+        "providers.Provider", null=True, blank=True, on_delete=models.PROTECT, related_name="versions"
+    )
+    provider_model = models.CharField(max_length=200, blank=True)
+    prompt_template = models.TextField(blank=True)
+    response_parser = models.JSONField(default=dict, blank=True)
+    # Lineage: the version it was derived from, and what made it (an import, an upload,
+    # or a training job, whose id is source_ref; training points back via result_version).
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    source = models.CharField(max_length=16, choices=VersionSource.choices, default=VersionSource.UPLOAD)
+    source_ref = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model__name", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="unique_version_per_model")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} {self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:version_detail", args=[self.model.slug, self.version])
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f["name"] for f in self.metadata.get("features", []) if "name" in f]

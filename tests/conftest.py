@@ -1,4 +1,4 @@
-pytest_plugins = ["tests.fakes.provider_server"]
+pytest_plugins = ["tests.fakes.provider_server", "tests.celery_worker", "tests.browser"]
 
 import pytest
 from django.core.cache import cache

@@ -1,9 +1,9 @@
-pytest_plugins = ["tests.fakes.provider_server", "tests.celery_worker", "tests.browser"]
-
 import pytest
 from django.core.cache import cache
 
 from tests.factories import UserFactory
+
+pytest_plugins = ["tests.fakes.provider_server", "tests.celery_worker", "tests.browser"]
 
 
 @pytest.fixture(autouse=True)

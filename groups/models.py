@@ -74,3 +74,76 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group.name}: {self.model_version} ({self.role} {self.weight}%)"
+
+
+class RoleChangeAction(models.TextChoices):
+    CREATE = "create", "Group created"
+    PROMOTE = "promote", "Promoted to champion"
+    SET_TRAFFIC = "set_traffic", "Traffic split changed"
+    ROLLBACK = "rollback", "Rolled back to previous champion"
+    MEMBER_ADD = "member_add", "Member added"
+    MEMBERS_EDIT = "members_edit", "Members edited"
+
+
+class RoleChange(models.Model):
+    """The audit trail of a group's roles and weights: who changed what, when and why.
+
+    `weights_before`/`weights_after` are full snapshots, a list of
+    {"model_version": id, "role": ..., "weight": ...}, so a rollback can restore them.
+    """
+
+    group = models.ForeignKey(ModelGroup, on_delete=models.CASCADE, related_name="role_changes")
+    action = models.CharField(max_length=16, choices=RoleChangeAction.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    weights_before = models.JSONField(default=list, blank=True)
+    weights_after = models.JSONField(default=list, blank=True)
+    reason = models.TextField(blank=True)
+    # Set on a promotion once it has been rolled back, so the next rollback goes further back.
+    rolled_back_by = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rolls_back"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.group.name}: {self.get_action_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ApiKey(models.Model):
+    """A key a workflow sends as `Authorization: Bearer <key>`; only its sha256 is stored."""
+
+    name = models.CharField(max_length=200)
+    # The first characters of the key, shown so people can tell keys apart.
+    prefix = models.CharField(max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    all_groups = models.BooleanField(
+        default=False, help_text="Allowed on every group, present and future."
+    )
+    groups = models.ManyToManyField(ModelGroup, blank=True, related_name="api_keys")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

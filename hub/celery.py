@@ -13,3 +13,12 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "hub.worker_heartbeat", "schedule": 30.0},
 }
+
+# Training: fail jobs whose worker died (no heartbeat for TRAINING_HEARTBEAT_TIMEOUT_SECONDS),
+# and follow OpenAI fine-tuning jobs (status, events, the fine-tuned model).
+app.conf.beat_schedule.update(
+    {
+        "training-fail-stale-jobs": {"task": "training.jobs_fail_stale", "schedule": 60.0},
+        "training-poll-provider-jobs": {"task": "training.jobs_poll_external", "schedule": 20.0},
+    }
+)

@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = [
+from providers import api
+
+urlpatterns = [
+    path("providers/", api.ProviderListApi.as_view(), name="api-provider-list"),
+    path("providers/<int:provider_id>/", api.ProviderDetailApi.as_view(), name="api-provider-detail"),
 ]

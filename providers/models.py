@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -22,6 +23,8 @@ class Provider(models.Model):
     health_ok = models.BooleanField(null=True, editable=False)
     health_latency_ms = models.FloatField(null=True, blank=True, editable=False)
     health_message = models.TextField(blank=True, editable=False)
+    # Model ids the provider listed at the last successful health check.
+    health_models = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -31,6 +34,13 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        if self.kind == ProviderKind.OPENAI_COMPATIBLE and not self.base_url:
+            raise ValidationError(
+                {"base_url": "An OpenAI-compatible provider needs the base URL of its server "
+                             "(for example http://ollama:11434/v1)."}
+            )
+
     @property
     def has_key(self) -> bool:
         return bool(self.api_key_encrypted)
@@ -39,3 +49,9 @@ class Provider(models.Model):
     def supports_fine_tuning(self) -> bool:
         # Anthropic and Gemini offer no fine-tuning through their public APIs.
         return self.kind == ProviderKind.OPENAI
+
+    @property
+    def health_label(self) -> str:
+        if self.health_ok is None:
+            return "not checked"
+        return "healthy" if self.health_ok else "failing"

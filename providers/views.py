@@ -1,10 +1,20 @@
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from providers.models import Provider
+from providers.selectors import fine_tuning_by_kind, providers_for_display
+
+PAGE_SIZE = 25
 
 
 @require_GET
 def provider_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "providers/provider_list.html", {"providers": Provider.objects.all()})
+    page = Paginator(providers_for_display(active_only=True), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {"page": page, "fine_tuning": fine_tuning_by_kind()}
+    template = "providers/provider_list.html"
+    if request.htmx:
+        template += "#provider_table"
+    return render(request, template, context)

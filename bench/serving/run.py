@@ -1,0 +1,483 @@
+"""Serving benchmark (a script, not a test): the predict endpoint under load.
+
+    HUB_VAR_DIR=/tmp/hubvar_serving .venv/bin/python bench/serving/run.py \
+        [--database-url postgres://postgres@127.0.0.1:5432/hub_serving_bench] \
+        [--redis-url redis://127.0.0.1:6379/5] [--duration 20] [--concurrency 1,8,32] \
+        [--workers 3] [--mlserver-venv /tmp/mlserver-venv]
+
+What it does, in one run:
+1. migrates a PostgreSQL database of its own, seeds the demo models and the demo 90/10 group
+   "Live Credit Scoring" (inference.demo, a few hundred replayed rows) and makes an API key;
+2. times the in-process floor per request (routing + predict + SHAP + the one INSERT, no
+   HTTP), and its parts, on the same database;
+3. starts gunicorn on loopback (production settings: DEBUG off, PostgreSQL, Redis cache) and
+   loads POST /api/v1/groups/live-credit-scoring/predict with single-row requests at each
+   concurrency for `duration` seconds with wrk (a bounded Python client when wrk is missing);
+4. as the peer reference, serves the same gradient-boosting model (1.3) with MLServer
+   (mlserver + mlserver-sklearn from a separate venv, never a project dependency) and loads
+   its V2 infer endpoint the same way, asking for predict_proba;
+5. prints a Markdown table: requests/s, p50, p99, errors.
+
+MLServer is skipped (and said so) when its venv is missing. Nothing here is imported by the
+product or the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+ROWS = 50  # distinct request bodies cycled by the load client
+
+
+@dataclass
+class LoadResult:
+    target: str
+    concurrency: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+# --- setup ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _production_env(args: argparse.Namespace) -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=args.database_url,
+        REDIS_URL=args.redis_url,
+        CACHE_KEY_PREFIX="hub-bench",
+        DEBUG="false",
+        SECRET_KEY="bench-" + "x" * 50,
+        HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="hub.settings",
+    )
+    return env
+
+
+def _setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _seed() -> tuple[str, dict, list[dict]]:
+    """The demo group, an API key for it, the versions, and request rows."""
+    from django.contrib.auth import get_user_model
+
+    from groups.auth import api_key_create
+    from groups.models import ModelGroup
+    from inference.demo import DEMO_GROUP_NAME, demo_traffic_seed
+    from registry.demo import CREDIT_FEATURES, credit_dataset, demo_models_seed
+
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    versions = demo_models_seed(owner=user)
+    demo_traffic_seed(versions=versions, requests=300, actor=user)
+    group = ModelGroup.objects.get(name=DEMO_GROUP_NAME)
+    _, key = api_key_create(name=f"bench {time.time():.0f}", groups=[group])
+    frame = credit_dataset(rows=ROWS, seed=99)[CREDIT_FEATURES]
+    rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in frame.to_dict("records")]
+    return key, versions, rows
+
+
+# --- in-process floor ----------------------------------------------------------------------
+
+
+def _floor(versions: dict, rows: list[dict], iterations: int) -> dict[str, float]:
+    """Median milliseconds per request of the service and of its parts, no HTTP."""
+    from django.db import connection
+
+    from groups.models import ModelGroup
+    from inference import explain, serving, tables
+    from inference.demo import DEMO_GROUP_NAME
+    from registry.predictors import predictor_for
+
+    group = ModelGroup.objects.get(name=DEMO_GROUP_NAME)
+    timings: dict[str, list[float]] = {
+        "service (route+predict+SHAP+INSERT)": [],
+        "predict 1.2 (logistic)": [],
+        "SHAP 1.2 (linear)": [],
+        "predict 1.3 (gradient boosting)": [],
+        "SHAP 1.3 (tree)": [],
+        "INSERT": [],
+    }
+    for i in range(iterations + 20):
+        row = rows[i % len(rows)]
+        start = time.perf_counter()
+        serving.predict_one(slug=group.slug, inputs=row)
+        if i >= 20:
+            timings["service (route+predict+SHAP+INSERT)"].append(time.perf_counter() - start)
+    model = tables.inference_log_model(group.table_name)
+    for label, kind in (("1.2", "logistic"), ("1.3", "gradient boosting")):
+        version = versions[label]
+        predictor = predictor_for(version)
+        for i in range(iterations):
+            row = rows[i % len(rows)]
+            start = time.perf_counter()
+            prediction = predictor.predict([row])
+            timings[f"predict {label} ({kind})"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            explain.explanation_for(version, predictor, [row], labels=[prediction[0].label])
+            shap_kind = "linear" if label == "1.2" else "tree"
+            timings[f"SHAP {label} ({shap_kind})"].append(time.perf_counter() - start)
+    import uuid
+
+    from django.utils import timezone
+
+    for i in range(iterations):
+        start = time.perf_counter()
+        model.objects.create(
+            request_id=uuid.uuid4(),
+            model_version_id=versions["1.2"].pk,
+            role="champion",
+            inputs=rows[i % len(rows)],
+            prediction=0,
+            score=0.1,
+            explanation={"income": 0.1},
+            base_value=-1.0,
+            latency_ms=1.0,
+            created_at=timezone.now(),
+        )
+        timings["INSERT"].append(time.perf_counter() - start)
+    connection.close()
+    return {name: statistics.median(values) * 1000 for name, values in timings.items()}
+
+
+# --- servers -------------------------------------------------------------------------------
+
+
+def _wait_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up in {timeout:.0f}s")
+
+
+def _start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
+    command = [
+        str(VENV_BIN / "gunicorn"),
+        "hub.wsgi:application",
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers),
+        "--worker-class", "gthread" if threads > 1 else "sync",
+        "--threads", str(threads),
+        "--backlog", "2048",
+        "--log-level", "warning",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    _wait_http(f"http://127.0.0.1:{port}/healthz")
+    return process
+
+
+def _start_mlserver(venv: Path, model_file: Path, port: int, workers: int) -> tuple[subprocess.Popen, Path]:
+    folder = Path(tempfile.mkdtemp(prefix="mlserver-bench-"))
+    model_dir = folder / "credit-gb"
+    model_dir.mkdir()
+    shutil.copy(model_file, model_dir / "model.joblib")
+    (folder / "settings.json").write_text(
+        json.dumps(
+            {
+                "http_port": port,
+                "grpc_port": _free_port(),
+                "metrics_port": _free_port(),
+                "parallel_workers": workers,
+                "debug": False,
+            }
+        )
+    )
+    (model_dir / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "credit-gb",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib"},
+            }
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE", "REDIS"))}
+    process = subprocess.Popen(
+        [str(venv / "bin" / "mlserver"), "start", str(folder)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/credit-gb/ready", timeout=2) as r:
+                if r.status == 200:
+                    return process, folder
+        except OSError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError("MLServer exited while starting")
+        time.sleep(0.5)
+    raise RuntimeError("MLServer did not become ready")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+def _lua(bodies: list[str], headers: dict[str, str]) -> str:
+    quoted = ",\n".join("[==[" + b + "]==]" for b in bodies)
+    header_lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+    return (
+        'wrk.method = "POST"\n'
+        f"{header_lines}\n"
+        f"local bodies = {{\n{quoted}\n}}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i % #bodies + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[i])\n"
+        "end\n"
+    )
+
+
+_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s)", text)
+    assert match, text
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def _wrk(url: str, bodies: list[str], headers: dict[str, str], concurrency: int, duration: int, target: str) -> LoadResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_lua(bodies, headers))
+    threads = min(concurrency, 2)
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{duration}s", "--latency",
+         "--timeout", "10s", "-s", script.name, url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    os.unlink(script.name)
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = 0
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        errors += int(non2xx.group(1))
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if sock:
+        errors += sum(int(x) for x in sock.groups())
+    return LoadResult(target, concurrency, rps, p50, p99, errors, total)
+
+
+def _python_load(url: str, bodies: list[str], headers: dict[str, str], concurrency: int, duration: int, target: str) -> LoadResult:
+    """A bounded closed-loop client: `concurrency` threads, each one request at a time."""
+    import http.client
+
+    latencies: list[float] = []
+    errors = [0]
+    stop = time.monotonic() + duration
+    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+    path = "/" + url.split("//", 1)[1].split("/", 1)[1]
+
+    def worker(offset: int) -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        i = offset
+        while time.monotonic() < stop:
+            body = bodies[i % len(bodies)]
+            i += 1
+            start = time.perf_counter()
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            latencies.append((time.perf_counter() - start) * 1000)
+            if not ok:
+                errors[0] += 1
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    latencies.sort()
+    n = len(latencies)
+    return LoadResult(
+        target, concurrency, n / duration, latencies[n // 2], latencies[min(n - 1, int(n * 0.99))], errors[0], n
+    )
+
+
+def _load(*args) -> LoadResult:
+    return _wrk(*args) if shutil.which("wrk") else _python_load(*args)
+
+
+def _check(url: str, body: str, headers: dict[str, str]) -> None:
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = json.loads(response.read())
+    print("  sample answer:", json.dumps(answer)[:300])
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/hub_serving_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (2 cores: 3)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    parser.add_argument("--mlserver-venv", default="/tmp/mlserver-venv")
+    parser.add_argument("--mlserver-workers", type=int, default=2)
+    parser.add_argument("--floor-iterations", type=int, default=500)
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+
+    _ensure_database(args.database_url)
+    env = _production_env(args)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    _setup_django(env)
+    from django.core.cache import cache
+
+    cache.clear()  # this bench's own Redis db and key prefix
+    key, versions, rows = _seed()
+
+    print(f"In-process floor, median of {args.floor_iterations} calls (ms):")
+    floor = _floor(versions, rows, args.floor_iterations)
+    for name, ms in floor.items():
+        print(f"  {name:40s} {ms:7.3f}")
+
+    results: list[LoadResult] = []
+    port = _free_port()
+    hub = _start_gunicorn(env, port, args.workers, args.threads)
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/groups/live-credit-scoring/predict"
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        bodies = [json.dumps({"inputs": row}) for row in rows]
+        _check(url, bodies[0], headers)
+        _load(url, bodies, headers, 8, 3, "warm-up")
+        for c in levels:
+            results.append(_load(url, bodies, headers, c, args.duration, "Model Hub (route+predict+SHAP+log)"))
+            print(" ", results[-1])
+    finally:
+        _stop(hub)
+
+    venv = Path(args.mlserver_venv)
+    if (venv / "bin" / "mlserver").exists():
+        import joblib
+
+        from registry.artifacts import artifact_load
+
+        model_file = Path(tempfile.mkdtemp()) / "model.joblib"
+        joblib.dump(artifact_load(versions["1.3"]), model_file)
+        port = _free_port()
+        mlserver = None
+        try:
+            mlserver, folder = _start_mlserver(venv, model_file, port, args.mlserver_workers)
+            url = f"http://127.0.0.1:{port}/v2/models/credit-gb/infer"
+            headers = {"Content-Type": "application/json"}
+            names = list(rows[0])
+            bodies = [
+                json.dumps(
+                    {
+                        "inputs": [{"name": "input-0", "shape": [1, len(names)], "datatype": "FP64",
+                                    "data": [float(row[n]) for n in names]}],
+                        "outputs": [{"name": "predict_proba"}],
+                    }
+                )
+                for row in rows
+            ]
+            _check(url, bodies[0], headers)
+            _load(url, bodies, headers, 8, 3, "warm-up")
+            for c in levels:
+                results.append(_load(url, bodies, headers, c, args.duration, "MLServer (predict_proba only)"))
+                print(" ", results[-1])
+        except Exception as exc:  # the peer is a reference: report, do not fail the run
+            print(f"MLServer reference skipped: {exc}")
+        finally:
+            if mlserver is not None:
+                _stop(mlserver)
+    else:
+        print(f"MLServer reference skipped: no {venv}/bin/mlserver (see the module docstring).")
+
+    print()
+    print(f"gunicorn: {args.workers} workers x {args.threads} thread(s); MLServer: "
+          f"{args.mlserver_workers} parallel workers; {args.duration}s per level; "
+          f"load client: {'wrk' if shutil.which('wrk') else 'python'}")
+    print()
+    print("| server | concurrency | req/s | p50 ms | p99 ms | errors | requests |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(f"| {r.target} | {r.concurrency} | {r.requests_per_s:.0f} | {r.p50_ms:.2f} | "
+              f"{r.p99_ms:.2f} | {r.errors} | {r.requests} |")
+    print()
+    print("| in-process floor | ms (median) |\n| --- | ---: |")
+    for name, ms in floor.items():
+        print(f"| {name} | {ms:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Metric maths for binary classifiers over logged predictions (pure: no Django).
+
+Every function takes plain sequences (labels 0/1, scores = probability of class 1) and
+gives the same number as scikit-learn on the same rows; the tests hold them to 1e-9.
+Counts that SQL already aggregated (confusion counts) go through `Confusion`, so the
+page never needs the rows for accuracy, precision, recall or F1.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import sqrt
+
+import numpy as np
+from scipy.stats import rankdata
+
+Z_95 = 1.959963984540054  # two-sided 95% normal quantile
+
+# scikit-learn clips probabilities to [eps, 1 - eps] with the dtype's machine epsilon
+# before taking logs, so a confident wrong answer costs ~36, not infinity.
+_LOG_LOSS_EPS = float(np.finfo(np.float64).eps)
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Confusion:
+    tp: int = 0
+    fp: int = 0
+    tn: int = 0
+    fn: int = 0
+
+    @property
+    def n(self) -> int:
+        return self.tp + self.fp + self.tn + self.fn
+
+    @property
+    def correct(self) -> int:
+        return self.tp + self.tn
+
+    # scikit-learn's zero_division default: an undefined ratio counts as 0.
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.n if self.n else None
+
+    @property
+    def precision(self) -> float | None:
+        if not self.n:
+            return None
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float | None:
+        if not self.n:
+            return None
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float | None:
+        if not self.n:
+            return None
+        denominator = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / denominator if denominator else 0.0
+
+
+def confusion(y_true: Sequence[int], y_pred: Sequence[int]) -> Confusion:
+    t = np.asarray(y_true, dtype=int)
+    p = np.asarray(y_pred, dtype=int)
+    return Confusion(
+        tp=int(np.sum((t == 1) & (p == 1))),
+        fp=int(np.sum((t == 0) & (p == 1))),
+        tn=int(np.sum((t == 0) & (p == 0))),
+        fn=int(np.sum((t == 1) & (p == 0))),
+    )
+
+
+def accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float | None:
+    return confusion(y_true, y_pred).accuracy
+
+
+def auc_roc(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
+    """Area under the ROC curve by ranks (Mann-Whitney U); tied scores share a mid-rank,
+    which counts a tied positive/negative pair as one half. None with only one class."""
+    t = np.asarray(y_true, dtype=int)
+    s = np.asarray(scores, dtype=float)
+    positives = int(t.sum())
+    negatives = len(t) - positives
+    if positives == 0 or negatives == 0:
+        return None
+    ranks = rankdata(s)  # average ranks for ties
+    rank_sum = float(ranks[t == 1].sum())
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def log_loss(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
+    t = np.asarray(y_true, dtype=float)
+    if not len(t):
+        return None
+    p = np.clip(np.asarray(scores, dtype=float), _LOG_LOSS_EPS, 1 - _LOG_LOSS_EPS)
+    return float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)))
+
+
+def brier(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
+    t = np.asarray(y_true, dtype=float)
+    if not len(t):
+        return None
+    return float(np.mean((np.asarray(scores, dtype=float) - t) ** 2))
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks: numpy's default and PostgreSQL's
+    percentile_cont, so SQL and Python agree. q in [0, 1]."""
+    if not len(values):
+        return None
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def wilson_interval(successes: int, n: int, *, z: float = Z_95) -> Interval | None:
+    """Wilson score interval for a rate: unlike the plain normal interval it stays inside
+    [0, 1] and behaves at 0 or n successes and small n."""
+    if n <= 0:
+        return None
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    # At 0 or n successes the bound is exactly 0 or 1; rounding would leave 1 - 1e-16.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Interval(low, high)
+
+
+def mean_interval(mean: float | None, variance: float | None, n: int, *, z: float = Z_95) -> Interval | None:
+    """Normal interval on a mean from its sample variance (n large enough on live traffic)."""
+    if mean is None or n < 2 or variance is None:
+        return None
+    half = z * sqrt(max(variance, 0.0) / n)
+    return Interval(mean - half, mean + half)

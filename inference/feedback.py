@@ -1,0 +1,110 @@
+"""Ground truth for logged predictions: POST /api/v1/groups/<slug>/feedback.
+
+Feedback sets `outcome` and `outcome_at` on the row a prediction was logged in (and on its
+shadows' rows, which predicted the very same inputs, so shadow models can be scored too).
+Nothing else on the row changes. A request_id the group never logged is reported back
+per item, never an error for the others. Sending feedback again overwrites it (a
+correction), with a new `outcome_at`.
+"""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from groups.models import Membership, ModelGroup
+from inference import tables
+from inference.serving import shadow_request_id
+from registry.models import Task
+
+RECORDED = "recorded"
+UNKNOWN = "unknown"
+
+
+class FeedbackError(Exception):
+    """Bad feedback: `errors` names each field; nothing was recorded."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]]) -> None:
+        self.message = message
+        self.errors = errors
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    request_id: uuid.UUID
+    outcome: Any
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    request_id: uuid.UUID
+    status: str  # recorded | unknown
+    message: str = ""
+
+
+def outcome_error(task: str, outcome: Any) -> str | None:
+    if outcome is None:
+        return "An outcome is required (the true label)."
+    if task == Task.BINARY:
+        if isinstance(outcome, str) or outcome not in (0, 1):
+            return f"A binary outcome is 0 or 1 (or false/true), not {outcome!r}."
+        return None
+    if task == Task.REGRESSION:
+        if isinstance(outcome, bool) or not isinstance(outcome, int | float):
+            return f"A regression outcome is a number, not {outcome!r}."
+        return None
+    if isinstance(outcome, dict | list):
+        return "An outcome is a single label (a string, number or boolean)."
+    return None
+
+
+def _stored(task: str, outcome: Any) -> Any:
+    # Binary outcomes are stored as the label itself, 0 or 1, whatever the client sent.
+    return int(outcome) if task == Task.BINARY else outcome
+
+
+@transaction.atomic
+def feedback_record(*, group: ModelGroup, items: list[FeedbackItem], prefix: str = "items") -> list[FeedbackResult]:
+    """Record outcomes for logged predictions; one result per item, in order."""
+    errors: dict[str, list[str]] = {}
+    for index, item in enumerate(items):
+        problem = outcome_error(group.task, item.outcome)
+        if problem:
+            errors[f"{prefix}[{index}].outcome" if prefix else "outcome"] = [problem]
+    if errors:
+        raise FeedbackError("Invalid feedback: " + " ".join(m for ms in errors.values() for m in ms), errors)
+
+    model = tables.inference_log_model(group.table_name)
+    ids = [item.request_id for item in items]
+    known = set(
+        model.objects.filter(request_id__in=ids).exclude(role="shadow").values_list("request_id", flat=True)
+    )
+    member_versions = list(
+        Membership.objects.filter(group=group).values_list("model_version_id", flat=True)
+    )
+    now = timezone.now()
+    by_outcome: dict[str, tuple[Any, list[uuid.UUID]]] = {}
+    for item in items:
+        if item.request_id not in known:
+            continue
+        stored = _stored(group.task, item.outcome)
+        key = repr(stored)
+        by_outcome.setdefault(key, (stored, []))[1].extend(
+            [item.request_id, *(shadow_request_id(item.request_id, v) for v in member_versions)]
+        )
+    # One UPDATE per distinct outcome (two for a binary model), whatever the batch size.
+    for stored, request_ids in by_outcome.values():
+        model.objects.filter(request_id__in=request_ids).update(outcome=stored, outcome_at=now)
+    return [
+        FeedbackResult(item.request_id, RECORDED)
+        if item.request_id in known
+        else FeedbackResult(
+            item.request_id,
+            UNKNOWN,
+            f"No prediction with this request_id was logged in {group.name}.",
+        )
+        for item in items
+    ]

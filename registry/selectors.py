@@ -1,0 +1,198 @@
+"""Registry reads that need care: the filtered model list (shared by the page and the API),
+and what the model page's Analytics tab shows."""
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
+
+from registry.models import ModelVersion, RegisteredModel, Task, VersionStatus
+
+
+@dataclass(frozen=True)
+class ModelFilters:
+    q: str = ""
+    task: str = ""
+    status: str = ""
+    tag: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params) -> "ModelFilters":
+        errors = {}
+        task, status = params.get("task", "").strip(), params.get("status", "").strip()
+        if task and task not in Task.values:
+            errors["task"] = f"Unknown task '{task}'."
+            task = ""
+        if status and status not in VersionStatus.values:
+            errors["status"] = f"Unknown status '{status}'."
+            status = ""
+        return cls(
+            q=params.get("q", "").strip()[:200],
+            task=task,
+            status=status,
+            tag=params.get("tag", "").strip().lower()[:50],
+            errors=errors,
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q or self.task or self.status or self.tag)
+
+
+def _tag_filter(tag: str) -> Q:
+    # JSON containment is not available on SQLite; the quoted string match works on both
+    # backends because tags are stored as a JSON list of lower-case strings.
+    return Q(tags__icontains=f'"{tag}"')
+
+
+def model_list(filters: ModelFilters) -> QuerySet[RegisteredModel]:
+    qs = RegisteredModel.objects.select_related("owner").annotate(
+        version_count=Count("versions", distinct=True),
+        last_version_at=Max("versions__created_at"),
+    )
+    if filters.q:
+        qs = qs.filter(
+            Q(name__icontains=filters.q)
+            | Q(description__icontains=filters.q)
+            | _tag_filter(filters.q.lower())
+            | Q(versions__version__iexact=filters.q)
+        )
+    if filters.task:
+        qs = qs.filter(task=filters.task)
+    if filters.status:
+        qs = qs.filter(versions__status=filters.status)
+    if filters.tag:
+        qs = qs.filter(_tag_filter(filters.tag))
+    latest = ModelVersion.objects.only("id", "model_id", "version", "status", "created_at").order_by(
+        "-created_at"
+    )
+    return qs.distinct().prefetch_related(Prefetch("versions", queryset=latest)).order_by("name")
+
+
+def all_tags() -> list[str]:
+    tags: set[str] = set()
+    for row in RegisteredModel.objects.values_list("tags", flat=True):
+        tags.update(str(t) for t in row or [])
+    return sorted(tags)
+
+
+# The KPI cards of the Analytics tab; every other metric goes in the collapsible sections.
+KEY_METRICS = {
+    Task.BINARY: ["auc_roc", "accuracy", "f1", "log_loss", "brier"],
+    Task.MULTICLASS: ["accuracy", "f1", "log_loss"],
+    Task.REGRESSION: ["rmse", "mae", "r2"],
+    Task.TEXT_GENERATION: ["accuracy", "f1"],
+}
+LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mae"}
+# Descriptive numbers: a difference in them is neither better nor worse.
+NEUTRAL_METRICS = {"n_test", "positive_rate"}
+METRIC_LABELS = {
+    "auc_roc": "AUC-ROC",
+    "auc_pr": "AUC-PR (average precision)",
+    "accuracy": "Accuracy",
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1": "F1",
+    "log_loss": "Log loss",
+    "brier": "Brier score",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "r2": "R²",
+    "positive_rate": "Positive rate",
+    "n_test": "Hold-out rows",
+}
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    name: str
+    label: str
+    value: float | None
+    other: float | None = None  # the compared version's value
+    lower_is_better: bool = False
+
+    @property
+    def delta(self) -> float | None:
+        if self.value is None or self.other is None:
+            return None
+        return self.value - self.other
+
+    @property
+    def delta_text(self) -> str:
+        delta = self.delta
+        if delta is None:
+            return ""
+        if self.name in NEUTRAL_METRICS:
+            return f"{delta:+.4f}" if self.name != "n_test" else f"{delta:+,.0f}"
+        verdict = {True: "better", False: "worse", None: "same"}[self.better]
+        return f"{delta:+.4f} ({verdict})"
+
+    @property
+    def better(self) -> bool | None:
+        delta = self.delta
+        if delta is None or delta == 0 or self.name in NEUTRAL_METRICS:
+            return None
+        return (delta < 0) if self.lower_is_better else (delta > 0)
+
+
+def metric_rows(metrics: dict, other: dict | None, names: list[str]) -> list[MetricRow]:
+    return [
+        MetricRow(
+            name=name,
+            label=METRIC_LABELS.get(name, name.replace("_", " ").capitalize()),
+            value=metrics.get(name),
+            other=(other or {}).get(name) if other is not None else None,
+            lower_is_better=name in LOWER_IS_BETTER,
+        )
+        for name in names
+    ]
+
+
+def version_metric_tables(
+    version: ModelVersion, compare: ModelVersion | None
+) -> tuple[list[MetricRow], list[MetricRow]]:
+    """(KPI rows, every other metric) for a version, with the compared version's values."""
+    metrics = version.metadata.get("metrics", {}) or {}
+    other = (compare.metadata.get("metrics", {}) or {}) if compare else None
+    key = [m for m in KEY_METRICS.get(version.model.task, []) if m in metrics or (other and m in other)]
+    names = list(metrics) + [m for m in (other or {}) if m not in metrics]
+    rest = [m for m in names if m not in key]
+    return metric_rows(metrics, other, key), metric_rows(metrics, other, rest)
+
+
+@dataclass(frozen=True)
+class VersionAnalytics:
+    version: ModelVersion | None
+    compare: ModelVersion | None
+    versions: list[ModelVersion]
+    kpis: list[MetricRow]
+    other_metrics: list[MetricRow]
+    charts: list[dict]
+    features: list[dict]  # declared features with their reference summary, for the details
+
+
+def version_analytics(model: RegisteredModel, *, version: str = "", compare: str = "") -> VersionAnalytics:
+    """What the Analytics tab shows: the chosen version (default: production, else newest),
+    optionally compared with a second one, metric by metric."""
+    from registry.charts import version_charts
+
+    versions = list(model.versions.order_by("-created_at"))
+    by_label = {v.version: v for v in versions}
+    default = next((v for v in versions if v.status == VersionStatus.PRODUCTION), None)
+    chosen = by_label.get(version) or default or (versions[0] if versions else None)
+    other = by_label.get(compare) if compare and compare != getattr(chosen, "version", None) else None
+    if chosen is None:
+        return VersionAnalytics(None, None, versions, [], [], [], [])
+    kpis, rest = version_metric_tables(chosen, other)
+    charts = version_charts(
+        chosen.metadata.get("charts", {}) or {},
+        label=f"v{chosen.version}",
+        other=(other.metadata.get("charts", {}) or {}) if other else None,
+        other_label=f"v{other.version}" if other else "",
+    )
+    reference = (chosen.metadata.get("reference", {}) or {}).get("features", {})
+    features = [
+        {**spec, "reference": reference.get(spec.get("name"), {})}
+        for spec in chosen.metadata.get("features", []) or []
+    ]
+    return VersionAnalytics(chosen, other, versions, kpis, rest, charts, features)

@@ -1,0 +1,54 @@
+"""Demo traffic: "Live Credit Scoring" with a week of real, explained, fed-back predictions."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from groups.models import Membership, ModelGroup
+from groups.selectors import routing_cache_clear
+from inference import serving, tables
+from inference.demo import DEMO_GROUP_NAME, demo_traffic_seed
+from registry.demo import CREDIT_FEATURES, demo_models_seed
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    serving.serving_cache_clear()
+    routing_cache_clear()
+    yield
+    serving.serving_cache_clear()
+    routing_cache_clear()
+
+
+def test_demo_traffic_fills_the_live_group_through_the_serving_path(user):
+    versions = demo_models_seed(owner=user)
+
+    logged = demo_traffic_seed(versions=versions, requests=400, actor=user)
+
+    group = ModelGroup.objects.get(name=DEMO_GROUP_NAME)
+    assert group.table_name == "inference_log_live_credit_scoring"
+    split = {m.model_version_id: (m.role, m.weight) for m in Membership.objects.filter(group=group)}
+    assert split == {versions["1.2"].pk: ("champion", 90), versions["1.3"].pk: ("challenger", 10)}
+    rows = list(tables.inference_log_model(group.table_name).objects.values())
+    assert logged == len(rows) == 400
+
+    by_version = {v.pk: sum(r["model_version_id"] == v.pk for r in rows) for v in versions.values()}
+    assert 0.8 < by_version[versions["1.2"].pk] / 400 < 0.97
+    assert all(set(r["explanation"]) == set(CREDIT_FEATURES) for r in rows)
+    assert all(set(r["inputs"]) == set(CREDIT_FEATURES) for r in rows)
+
+    now = timezone.now()
+    times = [r["created_at"] for r in rows]
+    assert min(times) >= now - timedelta(days=7, minutes=1)
+    assert max(times) <= now
+    assert len({t.date() for t in times}) >= 7  # spread over the week
+
+    with_outcome = [r for r in rows if r["outcome"] is not None]
+    assert 0.7 < len(with_outcome) / 400 < 0.9
+    assert {r["outcome"] for r in with_outcome} == {0, 1}
+
+    assert demo_traffic_seed(versions=versions, requests=400, actor=user) == 0
+    assert tables.inference_log_model(group.table_name).objects.count() == 400

@@ -1,0 +1,213 @@
+"""The training API: start jobs, list and read them (with their events), cancel them.
+
+Serializers check shapes; training.services checks the rest and its field-named errors
+come back as {"message", "errors": {field: [...]}} with status 400.
+"""
+
+import json
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from groups.models import ModelGroup, Role
+from hub.api import Pagination
+from registry.models import ModelVersion, RegisteredModel
+from training import selectors, services
+from training.models import DatasetSource, FineTuneJob, JobStatus, Preset
+
+API_EVENTS = 200
+
+
+class JobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    progress = serializers.IntegerField()
+    stage = serializers.CharField()
+    error = serializers.CharField()
+    base_kind = serializers.CharField()
+    preset = serializers.CharField()
+    base_version = serializers.IntegerField(source="base_version_id", allow_null=True)
+    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    dataset = serializers.SerializerMethodField()
+    hyperparameters = serializers.DictField()
+    result_version = serializers.SerializerMethodField()
+    retry_of = serializers.IntegerField(source="retry_of_id", allow_null=True)
+    external_job_id = serializers.CharField()
+    external_status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_url(self, job: FineTuneJob) -> str:
+        request = self.context.get("request")
+        return (
+            request.build_absolute_uri(job.get_absolute_url())
+            if request
+            else job.get_absolute_url()
+        )
+
+    def get_dataset(self, job: FineTuneJob) -> dict | None:
+        if job.snapshot is None:
+            return None
+        snapshot = job.snapshot
+        return {
+            "name": job.dataset.name,
+            "source": job.dataset.source,
+            "rows": snapshot.row_count,
+            "columns": snapshot.columns,
+            "sha256": snapshot.sha256,
+        }
+
+    def get_result_version(self, job: FineTuneJob) -> dict | None:
+        version = job.result_version
+        if version is None:
+            return None
+        return {
+            "id": version.pk,
+            "model": version.model.slug,
+            "version": version.version,
+            "status": version.status,
+        }
+
+
+class JobDetailOutput(JobOutput):
+    events = serializers.SerializerMethodField()
+
+    def get_events(self, job: FineTuneJob) -> list[dict]:
+        latest = list(job.events.order_by("-created_at", "-id")[:API_EVENTS])
+        return [
+            {
+                "created_at": e.created_at.isoformat(),
+                "level": e.level,
+                "stage": e.stage,
+                "progress": e.progress,
+                "message": e.message,
+                "metrics": e.metrics,
+            }
+            for e in reversed(latest)
+        ]
+
+
+def _job(pk: int) -> FineTuneJob:
+    try:
+        return selectors.job_get(pk=pk)
+    except FineTuneJob.DoesNotExist:
+        return get_object_or_404(FineTuneJob, pk=pk)
+
+
+class JobListCreateApi(APIView):
+    """GET: jobs, newest first, paginated (?status=running). POST: start one (JSON, or
+    multipart with `file` for an upload)."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    class JobCreateInput(serializers.Serializer):
+        preset = serializers.ChoiceField(
+            choices=Preset.choices, required=False, allow_blank=True, default=""
+        )
+        base_version = serializers.PrimaryKeyRelatedField(
+            queryset=ModelVersion.objects.select_related("model", "provider"),
+            required=False,
+            allow_null=True,
+        )
+        model = serializers.SlugRelatedField(
+            slug_field="slug",
+            queryset=RegisteredModel.objects.all(),
+            required=False,
+            allow_null=True,
+        )
+        source = serializers.ChoiceField(choices=DatasetSource.choices)
+        group = serializers.SlugRelatedField(
+            slug_field="slug", queryset=ModelGroup.objects.all(), required=False, allow_null=True
+        )
+        window_start = serializers.DateTimeField(required=False, allow_null=True)
+        window_end = serializers.DateTimeField(required=False, allow_null=True)
+        role = serializers.ChoiceField(
+            choices=Role.choices, required=False, allow_blank=True, default=""
+        )
+        file = serializers.FileField(required=False, allow_null=True)
+        label_column = serializers.CharField(required=False, allow_blank=True, default="")
+        hyperparameters = serializers.JSONField(required=False, default=dict)
+
+        def validate_hyperparameters(self, value: object) -> dict:
+            if isinstance(value, str):  # a multipart form sends them as a JSON string
+                try:
+                    value = json.loads(value or "{}")
+                except ValueError:
+                    raise serializers.ValidationError("Not valid JSON.") from None
+            if not isinstance(value, dict):
+                raise serializers.ValidationError('Send an object: {"n_estimators": 200, ...}.')
+            return value
+
+    class JobListFilter(serializers.Serializer):
+        status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
+
+    @extend_schema(operation_id="training_jobs_list", responses=JobOutput(many=True))
+    def get(self, request: Request) -> Response:
+        query = self.JobListFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            selectors.jobs(status=query.validated_data.get("status", "")), request, view=self
+        )
+        return paginator.get_paginated_response(
+            JobOutput(page, many=True, context={"request": request}).data
+        )
+
+    @extend_schema(
+        operation_id="training_jobs_create",
+        request=JobCreateInput,
+        responses={201: JobDetailOutput},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.JobCreateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            job = services.job_create(
+                preset=data["preset"],
+                base_version=data.get("base_version"),
+                model=data.get("model"),
+                hyperparameters=data["hyperparameters"],
+                dataset=services.DatasetSpec(
+                    source=data["source"],
+                    group=data.get("group"),
+                    window_start=data.get("window_start"),
+                    window_end=data.get("window_end"),
+                    role=data["role"],
+                    upload=data.get("file"),
+                    label_column=data["label_column"],
+                ),
+                created_by=request.user,
+            )
+        except services.TrainingValidationError as error:
+            raise ValidationError(error.errors) from error
+        body = JobDetailOutput(_job(job.pk), context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class JobDetailApi(APIView):
+    @extend_schema(operation_id="training_jobs_retrieve", responses=JobDetailOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(JobDetailOutput(_job(pk), context={"request": request}).data)
+
+
+class JobCancelApi(APIView):
+    """Queued: cancelled at once. Running locally: stops at its next stage (status stays
+    running until then). On the provider: the provider's cancel is called."""
+
+    @extend_schema(operation_id="training_jobs_cancel", request=None, responses=JobDetailOutput)
+    def post(self, request: Request, pk: int) -> Response:
+        job = _job(pk)
+        try:
+            services.job_cancel(job=job, actor=request.user)
+        except services.TrainingValidationError as error:
+            raise ValidationError(error.errors) from error
+        return Response(JobDetailOutput(_job(pk), context={"request": request}).data)

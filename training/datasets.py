@@ -1,0 +1,394 @@
+"""Training rows: a group's decision log or an uploaded CSV/JSONL file, checked against the
+base model's features, and frozen into a snapshot file (row count, columns, sha256).
+
+Every problem is reported at once, naming the row and the column at fault, so a user can
+fix a file in one pass.
+"""
+
+import csv
+import hashlib
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+import pandas as pd
+
+MAX_LISTED_PROBLEMS = 20
+MIN_ROWS = 20
+NUMERIC_TYPES = ("numeric", "integer", "boolean")
+TRUE_WORDS = {"1", "true", "yes"}
+FALSE_WORDS = {"0", "false", "no"}
+DECISION_LOG_LABEL = "outcome"
+
+
+class DatasetError(ValueError):
+    """Bad training data; `errors` maps a form field to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__(" ".join(m for msgs in errors.values() for m in msgs))
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    type: str = "numeric"  # numeric, integer, categorical, boolean or text
+    categories: tuple | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type}
+        if self.categories:
+            out["categories"] = list(self.categories)
+        return out
+
+
+def feature_specs_from(
+    entries: Iterable[Any], *, default_type: str = "numeric"
+) -> list[FeatureSpec]:
+    """Features from registry metadata (dicts with name/type) or a group's list of names."""
+    specs = []
+    for entry in entries:
+        if isinstance(entry, str):
+            specs.append(FeatureSpec(entry, default_type))
+        elif isinstance(entry, dict) and entry.get("name"):
+            categories = entry.get("categories")
+            specs.append(
+                FeatureSpec(
+                    str(entry["name"]),
+                    str(entry.get("type") or default_type),
+                    tuple(categories) if categories else None,
+                )
+            )
+    return specs
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Validated rows: features in the base model's order plus the label column."""
+
+    frame: pd.DataFrame
+    features: list[FeatureSpec]
+    label_column: str
+
+    @property
+    def row_count(self) -> int:
+        return len(self.frame)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.frame.columns)
+
+
+# --- value checks -------------------------------------------------------------------------
+
+
+def _is_empty(value: Any) -> bool:
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and math.isnan(value))
+    )
+
+
+def _coerce(value: Any, spec: FeatureSpec) -> Any:
+    """The typed value, or ValueError with what is wrong (the caller adds row and column)."""
+    if _is_empty(value):
+        raise ValueError("is empty")
+    if spec.type in ("numeric", "integer"):
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a number")
+        try:
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a finite number")
+        if spec.type == "integer":
+            if not number.is_integer():
+                raise ValueError(f"{value!r} is not a whole number")
+            return int(number)
+        return number
+    if spec.type == "boolean":
+        word = str(value).strip().lower()
+        if word in TRUE_WORDS:
+            return 1
+        if word in FALSE_WORDS:
+            return 0
+        raise ValueError(f"{value!r} is not true/false or 1/0")
+    text = str(value)
+    if (
+        spec.type == "categorical"
+        and spec.categories
+        and value not in spec.categories
+        and text not in {str(c) for c in spec.categories}
+    ):
+        raise ValueError(f"{value!r} is not one of {', '.join(map(str, spec.categories))}")
+    return text
+
+
+def _binary_label(value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return int(value)
+    word = str(value).strip().lower()
+    if word in ("1", "1.0", "true"):
+        return 1
+    if word in ("0", "0.0", "false"):
+        return 0
+    raise ValueError(f"{value!r} is not a binary label (0 or 1)")
+
+
+def rows_from_records(
+    records: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    features: list[FeatureSpec],
+    label_column: str,
+    binary_label: bool,
+    field: str = "file",
+) -> Rows:
+    """Check every record (row name, {column: value}); DatasetError lists what is wrong."""
+    problems: list[str] = []
+    extra_problems = 0
+    columns: dict[str, list[Any]] = {spec.name: [] for spec in features}
+    labels: list[Any] = []
+    for row_name, record in records:
+        row_problems = []
+        values = {}
+        for spec in features:
+            try:
+                values[spec.name] = _coerce(record.get(spec.name), spec)
+            except ValueError as exc:
+                row_problems.append(f"{row_name}, column '{spec.name}': {exc}.")
+        try:
+            raw_label = record.get(label_column)
+            if _is_empty(raw_label):
+                raise ValueError("is empty")
+            label = _binary_label(raw_label) if binary_label else raw_label
+        except ValueError as exc:
+            row_problems.append(f"{row_name}, label column '{label_column}': {exc}.")
+        if row_problems:
+            room = MAX_LISTED_PROBLEMS - len(problems)
+            problems.extend(row_problems[: max(room, 0)])
+            extra_problems += max(len(row_problems) - max(room, 0), 0)
+            continue
+        for name, value in values.items():
+            columns[name].append(value)
+        labels.append(label)
+    if problems:
+        if extra_problems:
+            problems.append(f"…and {extra_problems} more problems.")
+        raise DatasetError({field: problems})
+    frame = pd.DataFrame(columns)
+    frame[label_column] = labels
+    return Rows(frame=frame, features=features, label_column=label_column)
+
+
+def _check_columns(
+    present: Iterable[str], *, features: list[FeatureSpec], label_column: str, field: str = "file"
+) -> None:
+    present = set(present)
+    missing = [spec.name for spec in features if spec.name not in present]
+    problems = [
+        f"Column '{name}' is missing: the base model's features are "
+        f"{', '.join(spec.name for spec in features)}."
+        for name in missing
+    ]
+    if label_column not in present:
+        problems.append(
+            f"The label column '{label_column}' is missing (the column with the true outcome)."
+        )
+    if problems:
+        raise DatasetError({field: problems})
+
+
+# --- uploaded files -----------------------------------------------------------------------
+
+
+def file_format_for(filename: str) -> str:
+    lower = filename.lower()
+    if lower.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if lower.endswith(".csv"):
+        return "csv"
+    raise DatasetError({"file": [f"'{filename}' is neither a .csv nor a .jsonl file."]})
+
+
+def _csv_records(text: str) -> tuple[list[str], Iterator[tuple[str, dict]]]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    reader.fieldnames = header
+
+    def records() -> Iterator[tuple[str, dict]]:
+        for index, row in enumerate(reader, start=1):
+            yield f"Row {index}", row
+
+    return header, records()
+
+
+def _jsonl_records(text: str) -> tuple[set[str], list[tuple[str, dict]]]:
+    records, problems, seen = [], [], set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"Line {number}: not valid JSON ({exc.msg} at column {exc.colno}).")
+            continue
+        if not isinstance(record, dict):
+            problems.append(f"Line {number}: must be a JSON object with one key per column.")
+            continue
+        seen.update(record)
+        records.append((f"Line {number}", record))
+    if problems:
+        extra = len(problems) - MAX_LISTED_PROBLEMS
+        raise DatasetError(
+            {
+                "file": problems[:MAX_LISTED_PROBLEMS]
+                + ([f"…and {extra} more lines."] if extra > 0 else [])
+            }
+        )
+    return seen, records
+
+
+def rows_from_file(
+    handle: IO[bytes],
+    *,
+    file_format: str,
+    features: list[FeatureSpec] | None,
+    label_column: str,
+    binary_label: bool,
+) -> Rows:
+    """An uploaded CSV or JSONL file. With features=None every other column is a numeric feature."""
+    try:
+        text = handle.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DatasetError({"file": ["The file is not UTF-8 text."]}) from None
+    if not text.strip():
+        raise DatasetError({"file": ["The file is empty."]})
+    if file_format == "csv":
+        header, records = _csv_records(text)
+        present: Iterable[str] = header
+    else:
+        present, records = _jsonl_records(text)
+    if features is None:
+        features = [FeatureSpec(name) for name in present if name != label_column]
+        if not features:
+            raise DatasetError({"file": ["The file has no feature columns besides the label."]})
+    _check_columns(present, features=features, label_column=label_column)
+    if label_column in {spec.name for spec in features}:
+        raise DatasetError({"label_column": [f"'{label_column}' is a feature, not a label."]})
+    rows = rows_from_records(
+        records, features=features, label_column=label_column, binary_label=binary_label
+    )
+    if rows.row_count == 0:
+        raise DatasetError({"file": ["The file has a header but no rows."]})
+    return rows
+
+
+# --- a group's decision log ---------------------------------------------------------------
+
+
+def rows_from_decision_log(
+    *,
+    log_model: Any,
+    group_name: str,
+    features: list[FeatureSpec],
+    start: datetime | None,
+    end: datetime | None,
+    role: str = "",
+    model_version_id: int | None = None,
+    binary_label: bool,
+) -> Rows:
+    """Rows of a group's inference table that have an outcome, oldest first."""
+    logged = log_model.objects.filter(outcome__isnull=False)
+    if start:
+        logged = logged.filter(created_at__gte=start)
+    if end:
+        logged = logged.filter(created_at__lt=end)
+    if role:
+        logged = logged.filter(role=role)
+    if model_version_id:
+        logged = logged.filter(model_version_id=model_version_id)
+    logged = logged.order_by("created_at", "id").values_list("id", "inputs", "outcome")
+
+    def records() -> Iterator[tuple[str, dict]]:
+        for row_id, inputs, outcome in logged.iterator(chunk_size=2000):
+            record = dict(inputs) if isinstance(inputs, dict) else {}
+            record[DECISION_LOG_LABEL] = outcome
+            yield f"Log row {row_id}", record
+
+    rows = rows_from_records(
+        records(),
+        features=features,
+        label_column=DECISION_LOG_LABEL,
+        binary_label=binary_label,
+        field="dataset",
+    )
+    if rows.row_count == 0:
+        window = _window_text(start, end)
+        narrowed = " matching the filter" if role or model_version_id else ""
+        raise DatasetError(
+            {
+                "dataset": [
+                    f"The decision log of '{group_name}' has no predictions with a recorded "
+                    f"outcome{narrowed}{window}. Record outcomes through the feedback API, or "
+                    "widen the time window."
+                ]
+            }
+        )
+    return rows
+
+
+def _window_text(start: datetime | None, end: datetime | None) -> str:
+    if start and end:
+        return f" between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
+    if start:
+        return f" since {start:%Y-%m-%d %H:%M} UTC"
+    if end:
+        return f" before {end:%Y-%m-%d %H:%M} UTC"
+    return ""
+
+
+# --- checks a trainer needs, and the snapshot file ----------------------------------------
+
+
+def check_trainable(rows: Rows, *, binary_label: bool, field: str = "dataset") -> None:
+    if rows.row_count < MIN_ROWS:
+        raise DatasetError(
+            {
+                field: [
+                    f"Only {rows.row_count} rows: a job needs at least {MIN_ROWS} to train and hold some out."
+                ]
+            }
+        )
+    if binary_label:
+        counts = rows.frame[rows.label_column].value_counts()
+        if len(counts) < 2 or counts.min() < 2:
+            raise DatasetError(
+                {
+                    field: [
+                        "The label needs both classes (0 and 1), each at least twice; found "
+                        + ", ".join(f"{int(k)}: {int(v)} rows" for k, v in counts.items())
+                        + "."
+                    ]
+                }
+            )
+
+
+def snapshot_bytes(rows: Rows) -> tuple[bytes, str]:
+    """The rows as CSV (features in order, then the label) and its sha256."""
+    content = rows.frame.to_csv(index=False, lineterminator="\n").encode()
+    return content, hashlib.sha256(content).hexdigest()
+
+
+def read_snapshot(
+    handle: IO[bytes], *, features: list[FeatureSpec], label_column: str
+) -> pd.DataFrame:
+    text_columns = {spec.name: str for spec in features if spec.type not in NUMERIC_TYPES}
+    return pd.read_csv(handle, dtype=text_columns or None, keep_default_na=not text_columns)

@@ -1,0 +1,84 @@
+"""Pieces every training service shares: the validation error, the event log, status
+moves, queueing, and registering a new version under the next free label."""
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from registry.models import ModelVersion, VersionSource, VersionStatus
+from registry.services import (
+    RegistryValidationError,
+    model_version_next_label,
+    model_version_register,
+)
+from training.models import EventLevel, FineTuneJob, JobEvent, JobStatus
+from training.trainers.base import TrainingFailure
+
+# Provider job status -> progress shown while it trains.
+EXTERNAL_PROGRESS = {"validating_files": 10, "queued": 20, "running": 30}
+REGISTER_ATTEMPTS = 3
+
+
+class TrainingValidationError(Exception):
+    """Bad input for a job; `errors` maps each field to its messages. Nothing was written."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__(" ".join(m for msgs in errors.values() for m in msgs))
+
+
+def enqueue(job: FineTuneJob) -> None:
+    # Imported here: tasks import this module.
+    from training.tasks import job_run
+
+    job_id = job.pk
+    transaction.on_commit(lambda: job_run.delay(job_id))
+
+
+def event_add(
+    job: FineTuneJob, message: str, *, level: str = EventLevel.INFO, stage: str = "", **fields: Any
+) -> JobEvent:
+    return JobEvent.objects.create(
+        job=job, message=message, level=level, stage=stage or job.stage, **fields
+    )
+
+
+def job_finish(
+    job_id: int,
+    *,
+    status: str,
+    error: str = "",
+    stage: str = "",
+    from_statuses=(JobStatus.RUNNING,),
+) -> bool:
+    fields: dict[str, Any] = {"status": status, "finished_at": timezone.now()}
+    if error:
+        fields["error"] = error
+    if stage:
+        fields["stage"] = stage
+    return bool(FineTuneJob.objects.filter(pk=job_id, status__in=from_statuses).update(**fields))
+
+
+def version_register_next(*, job: FineTuneJob, **fields: Any) -> ModelVersion:
+    """Register under the next free label (another job may take one at the same moment)."""
+    for attempt in range(REGISTER_ATTEMPTS):
+        label = model_version_next_label(model=job.model)
+        try:
+            return model_version_register(
+                model=job.model,
+                version=label,
+                status=VersionStatus.STAGING,
+                parent=job.base_version
+                if job.base_version and job.base_version.model_id == job.model_id
+                else None,
+                source=VersionSource.TRAINING,
+                source_ref=str(job.pk),
+                created_by=job.created_by,
+                **fields,
+            )
+        except RegistryValidationError as exc:
+            if "version" in exc.errors and attempt + 1 < REGISTER_ATTEMPTS:
+                continue
+            raise TrainingFailure(f"The registry refused the new version: {exc}") from exc
+    raise AssertionError("unreachable")

@@ -1,0 +1,248 @@
+"""Hyperparameters: each trainer's specs (type, default, bounds, help) and their validation.
+
+Pure: no Django. A value arrives as JSON (API), a string (form, command line) or is
+missing (the default applies); what comes out is the complete, typed set the job runs with.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+EMPTY = (None, "")
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    name: str
+    kind: type  # int, float or str
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    # Bounds that exclude themselves (a learning rate of 0 learns nothing).
+    exclusive_minimum: bool = False
+    # None is a meaningful value ("no limit", "let the provider choose").
+    nullable: bool = False
+    max_length: int | None = None
+
+    @property
+    def bounds_text(self) -> str:
+        low = (
+            ""
+            if self.minimum is None
+            else f"{'>' if self.exclusive_minimum else '≥'} {self.minimum:g}"
+        )
+        high = "" if self.maximum is None else f"≤ {self.maximum:g}"
+        return ", ".join(part for part in (low, high) if part)
+
+
+class HyperparameterError(ValueError):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+
+
+VALIDATION_SPLIT = HyperParameter(
+    "validation_split",
+    float,
+    0.2,
+    "Share of the rows held out to evaluate the new version (never trained on).",
+    minimum=0.05,
+    maximum=0.5,
+)
+RANDOM_STATE = HyperParameter(
+    "random_state",
+    int,
+    42,
+    "Seed for the split and the estimator: the same seed and data give the same model.",
+    minimum=0,
+    maximum=2**31 - 1,
+)
+
+PRESET_SPECS: dict[str, tuple[HyperParameter, ...]] = {
+    "logistic_regression": (
+        HyperParameter(
+            "C",
+            float,
+            1.0,
+            "Inverse regularisation strength: smaller values regularise more.",
+            minimum=0,
+            exclusive_minimum=True,
+            maximum=1e6,
+        ),
+        HyperParameter(
+            "max_iter",
+            int,
+            200,
+            "Most solver iterations (reported in steps of 10).",
+            minimum=10,
+            maximum=10_000,
+        ),
+        VALIDATION_SPLIT,
+        RANDOM_STATE,
+    ),
+    "gradient_boosting": (
+        HyperParameter(
+            "n_estimators",
+            int,
+            100,
+            "Boosting stages (trees); the loss is reported as they grow.",
+            minimum=1,
+            maximum=2000,
+        ),
+        HyperParameter(
+            "learning_rate",
+            float,
+            0.1,
+            "Shrinks each tree's contribution.",
+            minimum=0,
+            exclusive_minimum=True,
+            maximum=1,
+        ),
+        HyperParameter("max_depth", int, 3, "Depth of each tree.", minimum=1, maximum=16),
+        HyperParameter(
+            "subsample",
+            float,
+            1.0,
+            "Share of rows each tree sees (below 1: stochastic boosting).",
+            minimum=0,
+            exclusive_minimum=True,
+            maximum=1,
+        ),
+        VALIDATION_SPLIT,
+        RANDOM_STATE,
+    ),
+    "random_forest": (
+        HyperParameter(
+            "n_estimators",
+            int,
+            200,
+            "Trees in the forest; it grows in steps, reporting the loss.",
+            minimum=1,
+            maximum=2000,
+        ),
+        HyperParameter(
+            "max_depth",
+            int,
+            None,
+            "Depth limit of each tree (empty: grow until leaves are pure).",
+            minimum=1,
+            maximum=64,
+            nullable=True,
+        ),
+        HyperParameter(
+            "min_samples_leaf",
+            int,
+            1,
+            "Fewest rows in a leaf: larger values smooth the model.",
+            minimum=1,
+            maximum=1000,
+        ),
+        VALIDATION_SPLIT,
+        RANDOM_STATE,
+    ),
+}
+
+# Retraining an existing local version keeps its own estimator settings; only the split is chosen.
+RETRAIN_SPECS: tuple[HyperParameter, ...] = (VALIDATION_SPLIT, RANDOM_STATE)
+
+OPENAI_SPECS: tuple[HyperParameter, ...] = (
+    HyperParameter(
+        "n_epochs",
+        int,
+        None,
+        "Passes over the training file (empty: the provider chooses).",
+        minimum=1,
+        maximum=50,
+        nullable=True,
+    ),
+    HyperParameter(
+        "batch_size",
+        int,
+        None,
+        "Examples per batch (empty: the provider chooses).",
+        minimum=1,
+        maximum=256,
+        nullable=True,
+    ),
+    HyperParameter(
+        "learning_rate_multiplier",
+        float,
+        None,
+        "Scales the provider's base learning rate (empty: the provider chooses).",
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=10,
+        nullable=True,
+    ),
+    HyperParameter(
+        "suffix",
+        str,
+        "",
+        "Up to 18 characters added to the fine-tuned model's name.",
+        max_length=18,
+    ),
+)
+
+
+def _coerce(spec: HyperParameter, raw: Any) -> Any:
+    if spec.kind is str:
+        if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+            raise ValueError("must be text.")
+        value = str(raw).strip()
+        if spec.max_length is not None and len(value) > spec.max_length:
+            raise ValueError(f"must be at most {spec.max_length} characters.")
+        return value
+    if isinstance(raw, bool):
+        raise ValueError(f"must be {'a whole number' if spec.kind is int else 'a number'}.")
+    try:
+        if spec.kind is int:
+            as_float = float(raw)
+            if not as_float.is_integer():
+                raise ValueError
+            value: float = int(as_float)
+        else:
+            value = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        kind = "a whole number" if spec.kind is int else "a number"
+        raise ValueError(f"must be {kind}, got {raw!r}.") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("must be a finite number.")
+    if spec.minimum is not None:
+        if spec.exclusive_minimum and value <= spec.minimum:
+            raise ValueError(f"must be greater than {spec.minimum:g}, got {value:g}.")
+        if not spec.exclusive_minimum and value < spec.minimum:
+            raise ValueError(f"must be at least {spec.minimum:g}, got {value:g}.")
+    if spec.maximum is not None and value > spec.maximum:
+        raise ValueError(f"must be at most {spec.maximum:g}, got {value:g}.")
+    return value
+
+
+def defaults(specs: Sequence[HyperParameter]) -> dict[str, Any]:
+    return {spec.name: spec.default for spec in specs}
+
+
+def validate_hyperparameters(
+    specs: Sequence[HyperParameter], values: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The complete typed set, defaults filled in; HyperparameterError names every bad field."""
+    values = dict(values or {})
+    errors: dict[str, list[str]] = {}
+    known = {spec.name for spec in specs}
+    for name in sorted(set(values) - known):
+        errors[name] = [
+            f"is not a hyperparameter of this trainer (known: {', '.join(sorted(known))})."
+        ]
+    cleaned: dict[str, Any] = {}
+    for spec in specs:
+        raw = values.get(spec.name)
+        if raw in EMPTY or (isinstance(raw, str) and not raw.strip()):
+            cleaned[spec.name] = spec.default
+            continue
+        try:
+            cleaned[spec.name] = _coerce(spec, raw)
+        except ValueError as exc:
+            errors[spec.name] = [str(exc)]
+    if errors:
+        raise HyperparameterError(errors)
+    return cleaned

@@ -125,7 +125,9 @@ class GroupListCreateApi(APIView):
         deletion_policy = serializers.ChoiceField(
             choices=DeletionPolicy.choices, default=DeletionPolicy.ARCHIVE
         )
-        features = serializers.ListField(child=serializers.CharField(), required=False)
+        features = serializers.ListField(
+            child=serializers.CharField(), required=False, allow_empty=False
+        )
         members = GroupMemberInput(many=True, allow_empty=False)
 
     @extend_schema(operation_id="groups_list", responses=GroupOutput(many=True))

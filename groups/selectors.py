@@ -8,6 +8,7 @@ is built from one query and replaced whole.
 """
 
 import random
+import time
 from dataclasses import dataclass, replace
 
 from django.conf import settings
@@ -35,8 +36,16 @@ class RoutingTable:
     members: tuple[RouteMember, ...]
 
 
-# slug -> (generation it was read at, table or None for an unknown group)
-_tables: dict[str, tuple[int, RoutingTable | None]] = {}
+# slug -> (generation it was read at, when, table or None for an unknown group)
+_tables: dict[str, tuple[int, float, RoutingTable | None]] = {}
+
+# With a per-process cache (the embedded default's local memory) another process's bump
+# is invisible here, so a table read there is also re-read after this many seconds.
+PROCESS_LOCAL_TTL_SECONDS = 2.0
+
+
+def _cache_is_process_local() -> bool:
+    return settings.CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
 
 
 def routing_generation() -> int:
@@ -103,8 +112,8 @@ def _load(slug: str) -> RoutingTable | None:
 
 def _with_override(table: RoutingTable) -> RoutingTable:
     """settings.HUB_ROUTING_OVERRIDES forces a group to one version (for testing)."""
-    forced = settings.HUB_ROUTING_OVERRIDES.get(table.slug)
-    if forced in (None, ""):
+    forced = str(settings.HUB_ROUTING_OVERRIDES.get(table.slug, "")).strip()
+    if not forced.isdigit():  # unset, or not a version id: route normally
         return table
     version_id = int(forced)
     current = next((m for m in table.members if m.version_id == version_id), None)
@@ -121,12 +130,16 @@ def _with_override(table: RoutingTable) -> RoutingTable:
 def routing_table(slug: str) -> RoutingTable | None:
     """The group's routing configuration, or None for an unknown group (cached per process)."""
     generation = routing_generation()
+    now = time.monotonic()
     held = _tables.get(slug)
-    if held is not None and held[0] == generation:
-        table = held[1]
+    fresh = held is not None and held[0] == generation
+    if fresh and _cache_is_process_local():
+        fresh = now - held[1] < PROCESS_LOCAL_TTL_SECONDS
+    if fresh:
+        table = held[2]
     else:
         table = _load(slug)
-        _tables[slug] = (generation, table)
+        _tables[slug] = (generation, now, table)
     return _with_override(table) if table is not None else None
 
 

@@ -119,7 +119,7 @@ def _locked(group: ModelGroup) -> tuple[ModelGroup, list[Membership]]:
     """
     locked = ModelGroup.objects.select_for_update().get(pk=group.pk)
     memberships = list(
-        Membership.objects.select_for_update()
+        Membership.objects.select_for_update(of=("self",))
         .filter(group=locked)
         .select_related("model_version__model")
         .order_by("model_version_id")

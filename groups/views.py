@@ -86,7 +86,8 @@ def _overview(request: HttpRequest, group: ModelGroup, **extra) -> dict:
         f"curl -X POST {endpoint} \\\n"
         '  -H "Authorization: Bearer <your key>" \\\n'
         '  -H "Content-Type: application/json" \\\n'
-        f"  -d '{json.dumps(body, indent=2)}'"
+        # Single-quoted for the shell: a quote inside the JSON closes, escapes and reopens.
+        "  -d '" + json.dumps(body, indent=2).replace("'", "'\\''") + "'"
     )
     context = {
         "group": group,

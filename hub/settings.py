@@ -212,7 +212,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "hub.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "hub.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "hub.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Model Hub API",
@@ -223,6 +223,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "VersionSourceEnum": "registry.models.VersionSource",
+        "DatasetSourceEnum": "training.models.DatasetSource",
+    },
 }
 
 # --- Providers (timeouts for the SDK clients built in providers/clients.py) -------------

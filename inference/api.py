@@ -58,6 +58,15 @@ class _ApiKeyView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
 
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        data = response.data if isinstance(response.data, dict) else None
+        if data is not None and not data.get("errors"):
+            # Auth and parse errors name what to fix, like every other error of these endpoints.
+            field = {401: "authorization", 403: "group"}.get(response.status_code, "body")
+            data["errors"] = {field: [data.get("message", "")]}
+        return response
+
 
 class PredictApi(_ApiKeyView):
     class InstanceSerializer(serializers.Serializer):
@@ -97,14 +106,14 @@ class PredictApi(_ApiKeyView):
             return attrs
 
     class OutputSerializer(serializers.Serializer):
-        class ModelSerializer(serializers.Serializer):
+        class ModelRefSerializer(serializers.Serializer):
             name = serializers.CharField()
             version = serializers.CharField()
             id = serializers.IntegerField()
 
         request_id = serializers.UUIDField()
         group = serializers.SlugField()
-        model = ModelSerializer()
+        model = ModelRefSerializer()
         role = serializers.CharField()
         prediction = serializers.JSONField()
         score = serializers.FloatField(allow_null=True)

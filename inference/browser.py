@@ -21,7 +21,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from groups.models import ModelGroup, Role
-from inference.comparison import NEGATIVE_OUTCOME, POSITIVE_OUTCOME, WINDOWS
+from inference.aggregates import NEGATIVE_OUTCOME, POSITIVE_OUTCOME
+from inference.comparison import WINDOWS
 from inference.tables import inference_log_model
 
 PAGE_SIZE = 50

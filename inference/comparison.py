@@ -1,47 +1,23 @@
 """The champion and its challengers side by side, from a group's inference table.
 
-Counts, sums, means, variances, confusion counts and latency percentiles are computed by
-the database in one pass per window (GROUP BY model version). Only the (score, outcome,
-time) of labelled rows come into Python, for AUC, log loss, Brier and DeLong's test:
-streamed with .iterator() and capped at the latest MAX_SCORED_ROWS per member.
-
-The window is read once, GROUP BY (model version, hour or day): the time series are those
-buckets and each member's totals are their sums. Latency percentiles are one more query
-per member through the (model_version_id, created_at) index: PERCENTILE_CONT on
-PostgreSQL; SQLite has no ordered-set aggregates, so there each percentile reads the one
-or two rows around its rank with ORDER BY latency_ms LIMIT 2 OFFSET k and interpolates
-linearly: percentile_cont's definition, so both databases give the same number.
+Each member's numbers over a window (what SQL aggregates in inference/aggregates.py, plus
+the score-based metrics on its latest labelled rows), every challenger tested against the
+champion (inference/stats.py), one plain verdict per metric, and the time-series charts.
 """
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from math import floor, sqrt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from math import sqrt
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import (
-    Aggregate,
-    Case,
-    Count,
-    F,
-    FloatField,
-    IntegerField,
-    Model,
-    Q,
-    QuerySet,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from groups.models import Membership, ModelGroup, Role
-from inference import analytics, stats
+from inference import aggregates, analytics, stats
+from inference.aggregates import Scored, Totals
 from inference.tables import inference_log_model
 
 WINDOWS: dict[str, timedelta | None] = {
@@ -52,16 +28,7 @@ WINDOWS: dict[str, timedelta | None] = {
 }
 WINDOW_LABELS = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "all": "All time"}
 DEFAULT_WINDOW = "7d"
-BUCKETS = {"24h": "hour", "7d": "hour", "30d": "day", "all": "day"}
-PERCENTILES = (0.5, 0.95, 0.99)
-# Enough for AUC to two decimals many times over, small enough for the page to stay fast.
-MAX_SCORED_ROWS = 20_000
-
-POSITIVE_PREDICTION = Q(prediction=1) | Q(prediction=True)
-NEGATIVE_PREDICTION = Q(prediction=0) | Q(prediction=False)
-POSITIVE_OUTCOME = Q(outcome=1) | Q(outcome=True)
-NEGATIVE_OUTCOME = Q(outcome=0) | Q(outcome=False)
-SERVED = ~Q(role=Role.SHADOW)  # shadows answer nobody: they take no traffic share
+BUCKETS = {"24h": "hour", "7d": "day", "30d": "day", "all": "day"}
 
 METHOD_NOTES = {
     "rates": "Rates carry 95% Wilson score intervals, which stay honest at small counts.",
@@ -83,46 +50,6 @@ METHOD_NOTES = {
 
 class InvalidWindow(ValueError):
     pass
-
-
-class PercentileCont(Aggregate):
-    """PostgreSQL's ordered-set aggregate: percentile_cont(q) WITHIN GROUP (ORDER BY x)."""
-
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression: str, fraction: float) -> None:
-        # A float we own, formatted into SQL: never user input.
-        super().__init__(expression, fraction=repr(float(fraction)))
-
-
-@dataclass(frozen=True)
-class Totals:
-    """What SQL aggregates for one model version in one window."""
-
-    requests: int = 0
-    served: int = 0
-    scored: int = 0
-    mean_score: float | None = None
-    score_variance: float | None = None
-    positives: int = 0
-    fallbacks: int = 0
-    errors: int = 0
-    labelled: int = 0
-    confusion: analytics.Confusion = analytics.Confusion()
-    latency: tuple[float | None, ...] = (None, None, None)
-
-
-@dataclass(frozen=True)
-class Scored:
-    """Labelled rows of one member, newest first, for the score-based metrics."""
-
-    y: list[int] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
-    times: list[datetime] = field(default_factory=list)
-    request_ids: list[str] = field(default_factory=list)
-    truncated: bool = False
 
 
 @dataclass
@@ -275,169 +202,6 @@ def window_start(window: str, now: datetime) -> datetime | None:
     return now - span if span else None
 
 
-def _rows(model: type[Model], since: datetime | None, until: datetime) -> QuerySet:
-    rows = model.objects.filter(created_at__lte=until)
-    if since is not None:
-        rows = rows.filter(created_at__gte=since)
-    return rows.order_by()  # no ORDER BY in aggregates
-
-
-def bucket_totals_query(model: type[Model], since: datetime | None, until: datetime, kind: str) -> QuerySet:
-    """One scan of the window, GROUP BY (model version, hour or day): every count the cards
-    and the time series need. Member totals are these buckets added up (exactly: counts and
-    sums; the variance from the sum of squares), so the window is read once."""
-    labelled = Q(outcome__isnull=False)
-    return (
-        _rows(model, since, until)
-        .annotate(bucket=Trunc("created_at", kind))
-        .values("model_version_id", "bucket")
-        .annotate(
-            requests=Count("id"),
-            served=Count("id", filter=SERVED),
-            scored=Count("score"),
-            score_sum=Sum("score"),
-            score_squares=Sum(F("score") * F("score")),
-            positives=Count("id", filter=POSITIVE_PREDICTION),
-            fallbacks=Count("id", filter=Q(fallback=True)),
-            errors=Count("id", filter=~Q(error="")),
-            labelled=Count("id", filter=labelled),
-            tp=Count("id", filter=labelled & POSITIVE_OUTCOME & POSITIVE_PREDICTION),
-            fp=Count("id", filter=labelled & NEGATIVE_OUTCOME & POSITIVE_PREDICTION),
-            tn=Count("id", filter=labelled & NEGATIVE_OUTCOME & NEGATIVE_PREDICTION),
-            fn=Count("id", filter=labelled & POSITIVE_OUTCOME & NEGATIVE_PREDICTION),
-        )
-        .order_by("bucket")
-    )
-
-
-_SUMMED = ("requests", "served", "scored", "score_sum", "score_squares", "positives", "fallbacks",
-           "errors", "labelled", "tp", "fp", "tn", "fn")
-
-
-def member_totals(
-    model: type[Model], since: datetime | None, until: datetime, kind: str
-) -> tuple[dict[int, Totals], dict[tuple[int, datetime], dict[str, Any]]]:
-    """(totals per model version, bucket rows keyed by (version, bucket))."""
-    buckets: dict[tuple[int, datetime], dict[str, Any]] = {}
-    sums: dict[int, dict[str, float]] = defaultdict(lambda: dict.fromkeys(_SUMMED, 0))
-    for row in bucket_totals_query(model, since, until, kind):
-        buckets[(row["model_version_id"], row["bucket"])] = row
-        total = sums[row["model_version_id"]]
-        for key in _SUMMED:
-            total[key] += row[key] or 0
-    totals: dict[int, Totals] = {}
-    latencies = latency_percentiles_by_member(model, since, until) if sums else {}
-    for version_id, total in sums.items():
-        n = int(total["scored"])
-        mean = total["score_sum"] / n if n else None
-        variance = None
-        if n > 1 and mean is not None:
-            variance = max(0.0, (total["score_squares"] - n * mean * mean) / (n - 1))
-        totals[version_id] = Totals(
-            requests=int(total["requests"]),
-            served=int(total["served"]),
-            scored=n,
-            mean_score=mean,
-            score_variance=variance,
-            positives=int(total["positives"]),
-            fallbacks=int(total["fallbacks"]),
-            errors=int(total["errors"]),
-            labelled=int(total["labelled"]),
-            confusion=analytics.Confusion(
-                tp=int(total["tp"]), fp=int(total["fp"]), tn=int(total["tn"]), fn=int(total["fn"])
-            ),
-            latency=latencies.get(version_id) or latency_percentiles(model, since, until, version_id, int(total["requests"])),
-        )
-    return totals, buckets
-
-
-def latency_percentiles_by_member(
-    model: type[Model], since: datetime | None, until: datetime
-) -> dict[int, tuple[float | None, ...]]:
-    """PostgreSQL: every member's p50/p95/p99 in one GROUP BY (one more pass over the window)."""
-    if connection.vendor != "postgresql":
-        return {}
-    rows = _rows(model, since, until).values("model_version_id").annotate(
-        **{f"p{i}": PercentileCont("latency_ms", q) for i, q in enumerate(PERCENTILES)}
-    )
-    return {row["model_version_id"]: tuple(row[f"p{i}"] for i in range(len(PERCENTILES))) for row in rows}
-
-
-def member_rows(model: type[Model], since: datetime | None, until: datetime, version_id: int) -> QuerySet:
-    return _rows(model, since, until).filter(model_version_id=version_id)
-
-
-def latency_percentiles(
-    model: type[Model], since: datetime | None, until: datetime, version_id: int, n: int
-) -> tuple[float | None, ...]:
-    """p50/p95/p99 of one member's latency over the window, read through the
-    (model_version_id, created_at) index: PERCENTILE_CONT on PostgreSQL, and on SQLite the
-    same definition by hand (the rows around each rank, in SQL order, interpolated)."""
-    if not n:
-        return (None,) * len(PERCENTILES)
-    rows = member_rows(model, since, until, version_id)
-    if connection.vendor == "postgresql":
-        found = rows.aggregate(**{f"p{i}": PercentileCont("latency_ms", q) for i, q in enumerate(PERCENTILES)})
-        return tuple(found[f"p{i}"] for i in range(len(PERCENTILES)))
-    ordered = rows.order_by("latency_ms").values_list("latency_ms", flat=True)
-    result: list[float | None] = []
-    for q in PERCENTILES:
-        position = q * (n - 1)
-        low = floor(position)
-        values = list(ordered[low : low + 2])
-        if not values:
-            result.append(None)
-            continue
-        high = values[1] if len(values) > 1 else values[0]
-        result.append(values[0] + (high - values[0]) * (position - low))
-    return tuple(result)
-
-
-def _outcome_label() -> Case:
-    # 0/1 computed in SQL: decoding a JSON value per row in Python costs more than the query.
-    return Case(When(POSITIVE_OUTCOME, then=Value(1)), When(NEGATIVE_OUTCOME, then=Value(0)),
-                output_field=IntegerField())
-
-
-def scored_rows_query(
-    model: type[Model], version_id: int, since: datetime | None, until: datetime,
-    *, with_times: bool = True, with_ids: bool = False,
-) -> QuerySet:
-    columns = ["score", "label"] + (["created_at"] if with_times else []) + (["request_id"] if with_ids else [])
-    return (
-        member_rows(model, since, until, version_id)
-        .filter(score__isnull=False)
-        .filter(POSITIVE_OUTCOME | NEGATIVE_OUTCOME)
-        .annotate(label=_outcome_label())
-        .order_by("-created_at", "-id")
-        .values_list(*columns)
-    )
-
-
-def scored_rows(
-    model: type[Model], version_id: int, since: datetime | None, until: datetime, *,
-    cap: int = MAX_SCORED_ROWS, with_times: bool = True, with_ids: bool = False,
-) -> Scored:
-    """The latest labelled (0/1 outcome) scored rows of a member, newest first, streamed."""
-    rows = scored_rows_query(model, version_id, since, until, with_times=with_times, with_ids=with_ids)
-    scored = Scored()
-    for count, row in enumerate(rows[: cap + 1].iterator(chunk_size=5000)):
-        if count == cap:
-            return Scored(scored.y, scored.scores, scored.times, scored.request_ids, truncated=True)
-        scored.scores.append(row[0])
-        scored.y.append(row[1])
-        if with_times:
-            scored.times.append(row[2])
-        if with_ids:
-            scored.request_ids.append(str(row[-1]))
-    return scored
-
-
-def _bucket(moment: datetime, kind: str) -> datetime:
-    moment = moment.astimezone(timezone.get_current_timezone())
-    moment = moment.replace(minute=0, second=0, microsecond=0)
-    return moment.replace(hour=0) if kind == "day" else moment
-
 
 def _memberships(group: ModelGroup) -> list[Membership]:
     order = {Role.CHAMPION: 0, Role.CHALLENGER: 1, Role.SHADOW: 2}
@@ -585,14 +349,14 @@ def _series_charts(
 ) -> dict[str, dict[str, Any]]:
     buckets = sorted({bucket for (_, bucket) in sql_series})
     # AUC per bucket from the same labelled rows the cards use.
-    auc_rows: dict[tuple[int, datetime], tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
+    auc_rows: dict[tuple[int, int], tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
     for member in members:
-        for label, score, moment in zip(member.scored.y, member.scored.scores, member.scored.times, strict=True):
-            ys, ss = auc_rows[(member.version_id, _bucket(moment, kind))]
+        for label, score, epoch in zip(member.scored.y, member.scored.scores, member.scored.times, strict=True):
+            ys, ss = auc_rows[(member.version_id, aggregates.bucket_key(epoch, kind))]
             ys.append(label)
             ss.append(score)
     fmt = "%b %d %H:00" if kind == "hour" else "%b %d"
-    labels = [timezone.localtime(b).strftime(fmt) for b in buckets]
+    labels = [b.astimezone(UTC).strftime(fmt) for b in buckets]
 
     def dataset(member: MemberStats, i: int, values: Iterable[float | None]) -> dict[str, Any]:
         colour = _COLOURS[i % len(_COLOURS)]
@@ -615,15 +379,15 @@ def _series_charts(
     def mean_score(row: dict[str, Any] | None) -> float | None:
         return row["score_sum"] / row["scored"] if row and row["scored"] else None
 
-    def auc(key: tuple[int, datetime]) -> float | None:
-        ys, ss = auc_rows.get(key, ([], []))
+    def auc(version_id: int, bucket: datetime) -> float | None:
+        ys, ss = auc_rows.get((version_id, aggregates.bucket_key(bucket.timestamp(), kind)), ([], []))
         return analytics.auc_roc(ys, ss) if ys else None
 
     specs = {
         "requests": ("Requests", lambda m, b: (sql_series.get((m.version_id, b)) or {}).get("requests", 0)),
         "mean_score": ("Mean score", lambda m, b: mean_score(sql_series.get((m.version_id, b)))),
         "accuracy": ("Accuracy", lambda m, b: accuracy(sql_series.get((m.version_id, b)))),
-        "auc": ("AUC-ROC", lambda m, b: auc((m.version_id, b))),
+        "auc": ("AUC-ROC", lambda m, b: auc(m.version_id, b)),
     }
     charts = {}
     for key, (title, value) in specs.items():
@@ -641,26 +405,11 @@ def _series_charts(
     return charts
 
 
-@contextmanager
-def _analytics_reads() -> Iterator[None]:
-    """On PostgreSQL, switch off JIT for these reads (the planner's cost estimate over a big
-    table triggers JIT compilation, 50-130 ms for queries that then run in about that) and
-    give their sorts enough memory not to spill (measured in bench/analytics)."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-            # The percentile sort and the GROUP BY fit in memory instead of spilling to disk.
-            cursor.execute("SET LOCAL work_mem = '32MB'")
-        yield
-
 
 def group_comparison(*, group: ModelGroup, window: str = DEFAULT_WINDOW, now: datetime | None = None,
                      version_ids: Iterable[int] | None = None, with_series: bool = True) -> Comparison:
     """Every member's numbers in the window, each challenger tested against the champion."""
-    with _analytics_reads():
+    with aggregates.analytics_reads():
         return _group_comparison(group, window, now, version_ids, with_series)
 
 
@@ -670,7 +419,7 @@ def _group_comparison(group: ModelGroup, window: str, now: datetime | None,
     since = window_start(window, now)
     model = inference_log_model(group.table_name)
     kind = BUCKETS[window]
-    totals, buckets = member_totals(model, since, now, kind)
+    totals, buckets = aggregates.member_totals(model, since, now, kind)
     total_served = sum(t.served for t in totals.values())
     memberships = _memberships(group)
     if version_ids is not None:
@@ -684,7 +433,7 @@ def _group_comparison(group: ModelGroup, window: str, now: datetime | None,
         version = membership.model_version
         member_total = totals.get(version.pk, Totals())
         scored = (
-            scored_rows(model, version.pk, since, now, with_times=with_series, with_ids=pair_shadows)
+            aggregates.scored_rows(model, version.pk, since, now, with_times=with_series, with_ids=pair_shadows)
             if member_total.labelled
             else Scored()
         )

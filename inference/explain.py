@@ -8,7 +8,8 @@ Which explainer, and in which units `base_value + sum(values)` adds up to the mo
 | RandomForest / ExtraTrees / DecisionTree classifier| Tree        | probability   |
 | LogisticRegression (and other linear classifiers)  | Linear      | log-odds (*)  |
 | tree or linear regressors                          | Tree/Linear | raw output    |
-| anything else (SVC, k-NN, MLP, odd pipelines)      | Permutation | probability   |
+| anything else (SVC, k-NN, MLP, odd pipelines, and  | Permutation | probability   |
+| models shap's Tree/Linear explainers refuse)       |             |               |
 | external (LLM) versions                            | none        | no SHAP       |
 
 (*) "margin" for linear classifiers that are not logistic (SGD, LinearSVC...).
@@ -185,10 +186,14 @@ def build_explainer(version: _Version, predictor: _Predictor) -> VersionExplaine
     with warnings.catch_warnings():
         # Built once; sklearn's feature-name warnings while probing the pipeline are noise.
         warnings.simplefilter("ignore", UserWarning)
-        if preprocess is not None and final_name in _TREE_MODELS:
-            return _tree_explainer(final, preprocess, names, _TREE_MODELS[final_name])
-        if preprocess is not None and _is_linear(final):
-            return _linear_explainer(final, preprocess, names, _background(version, names, estimator))
+        try:
+            if preprocess is not None and final_name in _TREE_MODELS:
+                return _tree_explainer(final, preprocess, names, _TREE_MODELS[final_name])
+            if preprocess is not None and _is_linear(final):
+                background = _background(version, names, estimator)
+                return _linear_explainer(final, preprocess, names, background)
+        except Exception as exc:  # e.g. shap's TreeExplainer refuses multiclass GradientBoosting
+            logger.info("Version %s: %s; using the permutation explainer", version.id, exc)
         try:
             return _permutation_explainer(estimator, names, _background(version, names, estimator))
         except ExplainerUnavailable as exc:
@@ -280,13 +285,17 @@ def _class_index(model: Any, label: Any, n_outputs: int) -> int:
 def _pick(values: np.ndarray, base: np.ndarray, model: Any, labels: Sequence[Any] | None):
     """Reduce SHAP output with a class axis (n, f, k) to the explained class per row."""
     values = np.asarray(values)
-    base = np.atleast_1d(np.asarray(base, dtype=float))
+    base = np.asarray(base, dtype=float)
+    rows = np.arange(len(values))
     if values.ndim == 2:
-        return values, np.full(values.shape[0], base[0])
+        if base.ndim == 1 and len(base) == len(values):  # one base value per row
+            return values, base
+        return values, np.full(values.shape[0], np.atleast_1d(base)[0])
     k = values.shape[2]
     idx = [_class_index(model, labels[i] if labels is not None else None, k) for i in range(len(values))]
-    rows = np.arange(len(values))
-    return values[rows, :, idx], base[idx]
+    if base.ndim == 2:  # (n, k): one per row and class (permutation)
+        return values[rows, :, idx], base[rows, idx]
+    return values[rows, :, idx], np.atleast_1d(base)[idx]
 
 
 def _tree_explainer(model: Any, preprocess: Callable, names: list[str], units: str) -> VersionExplainer:
@@ -344,9 +353,12 @@ def _permutation_explainer(
     is_classifier = hasattr(estimator, "predict_proba")
     classes = list(getattr(estimator, "classes_", []))
     positive = classes.index(1) if 1 in classes else len(classes) - 1
+    multiclass = is_classifier and len(classes) > 2
 
     def output(X: np.ndarray) -> np.ndarray:
         frame = pd.DataFrame(X, columns=names)
+        if multiclass:  # every class; the predicted one is picked per row afterwards
+            return estimator.predict_proba(frame)
         if is_classifier:
             return estimator.predict_proba(frame)[:, positive]
         return np.asarray(estimator.predict(frame), dtype=float)
@@ -359,7 +371,7 @@ def _permutation_explainer(
         # Each permutation telescopes from f(background) to f(x), so additivity is exact
         # whatever the number of permutations; 4 keep the hot path affordable.
         result = explainer(X, max_evals=4 * (2 * n + 1), silent=True)
-        return np.asarray(result.values), np.asarray(result.base_values, dtype=float).reshape(-1)
+        return _pick(result.values, result.base_values, estimator, labels)
 
     return VersionExplainer(
         kind="permutation",

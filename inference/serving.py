@@ -21,7 +21,6 @@ writes it, so it cannot include itself, nor the HTTP exchange.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from django.utils import timezone
 from groups.routing import CHAMPION, SHADOW, NoRoute, RouteMember, choose
 from groups.selectors import RoutingTable, routing_table
 from inference import explain, tables
+from inference.inputs import input_errors
 from registry.models import ModelVersion
 from registry.predictors import (
     Prediction,
@@ -187,57 +187,6 @@ def _feature_types(table: RoutingTable, champion: RouteMember) -> dict[str, dict
     return {name: specs.get(name, {}) for name in names}
 
 
-def _type_error(value: Any, spec: dict) -> str | None:
-    kind = spec.get("type", "numeric")
-    if kind in ("numeric", "integer"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"must be a number, got {_shown(value)}."
-        if not math.isfinite(value):
-            return "must be a finite number."
-        if kind == "integer" and not float(value).is_integer():
-            return f"must be a whole number, got {value}."
-        return None
-    if kind == "boolean":
-        return None if isinstance(value, bool) else f"must be true or false, got {_shown(value)}."
-    if kind == "text":
-        return None if isinstance(value, str) else f"must be a string, got {_shown(value)}."
-    if kind == "categorical":
-        categories = spec.get("categories")
-        if isinstance(value, dict | list) or value is None:
-            return f"must be one of the categories, got {_shown(value)}."
-        if categories and value not in categories:
-            allowed = ", ".join(str(c) for c in categories[:20])
-            return f"{_shown(value)} is not a category of this feature (use one of {allowed})."
-    return None
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return "null"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def input_errors(inputs: Any, features: dict[str, dict], *, prefix: str = "inputs") -> dict[str, list[str]]:
-    """Every missing, unknown and mistyped feature of one instance, by field."""
-    if not isinstance(inputs, dict):
-        return {prefix: ["Send the inputs as an object of feature names to values."]}
-    errors: dict[str, list[str]] = {}
-    for name, spec in features.items():
-        if name not in inputs:
-            errors[f"{prefix}.{name}"] = ["This feature is missing."]
-            continue
-        problem = _type_error(inputs[name], spec)
-        if problem:
-            errors[f"{prefix}.{name}"] = [f"{name} {problem}"]
-    unknown = [name for name in inputs if name not in features]
-    if unknown:
-        known = ", ".join(features)
-        for name in unknown:
-            errors[f"{prefix}.{name}"] = [f"Unknown feature: this group's features are {known}."]
-    return errors
-
-
 # --- the service ---------------------------------------------------------------------------
 
 
@@ -294,9 +243,10 @@ def predict_batch(
     answers: list[dict[str, Any]] = []
     by_index = {item.index: item for item in pending}
     for index, request in enumerate(instances):
-        if index in by_index:
-            answers.append(_answer(table, by_index[index]))
-        else:
+        item = by_index.get(index)
+        if item is not None and item.request_id not in logged:
+            answers.append(_answer(table, item))
+        else:  # logged before, or by a concurrent retry while we predicted
             answers.append(logged[request.request_id])  # type: ignore[index]
 
     _serve_shadows(table, [item for item in pending if item.request_id not in logged])
@@ -363,11 +313,11 @@ def _predict_routed(table: RoutingTable, champion: RouteMember, pending: list[_P
         except Exception as exc:
             if member.version_id == champion.version_id:
                 raise _champion_failure(version_id, exc) from exc
-            logger.warning("%s could not serve %s; falling back to the champion: %s",
-                           _label(version_id), table.slug, exc)
+            label = _label(version_id)
+            logger.warning("%s could not serve %s; falling back to the champion: %s", label, table.slug, exc)
             for item in items:
                 item.fallback = True
-                item.error = f"{_label(version_id)} ({member.role}) could not serve: {exc}"
+                item.error = f"{label} ({member.role}) could not serve: {exc}"
             fallbacks.extend(items)
     if fallbacks:
         try:

@@ -3,27 +3,12 @@ prediction, and the live-metrics fragment the model page loads."""
 
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
 from groups.models import ModelGroup, RoleChange
 from inference import browser, comparison
 from registry.models import ModelVersion
-
-# The groups app's page frame (header and tabs); a plain frame until it exists.
-GROUP_FRAMES = ("groups/_group_base.html", "inference/_group_frame.html")
-
-
-def _frame() -> str:
-    for name in GROUP_FRAMES:
-        try:
-            get_template(name)
-            return name
-        except TemplateDoesNotExist:
-            continue
-    return GROUP_FRAMES[-1]
 
 
 def _group(slug: str) -> ModelGroup:
@@ -57,7 +42,6 @@ def group_compare(request: HttpRequest, slug: str) -> HttpResponse:
         window = comparison.DEFAULT_WINDOW
     context = {
         "group": group,
-        "frame": _frame(),
         "active_tab": "comparison",
         "window": window,
         "windows": comparison.WINDOW_LABELS,
@@ -78,7 +62,7 @@ def group_compare(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def group_inferences(request: HttpRequest, slug: str) -> HttpResponse:
     group = _group(slug)
-    context = {"group": group, "frame": _frame(), "active_tab": "inferences", "errors": {}}
+    context = {"group": group, "active_tab": "inferences", "errors": {}}
     try:
         filters = browser.parse_filters(request.GET, group=group)
         page = browser.inference_page(group=group, filters=filters, cursor=request.GET.get("cursor") or None)
@@ -133,7 +117,6 @@ def inference_detail(request: HttpRequest, slug: str, request_id: str) -> HttpRe
     version = ModelVersion.objects.select_related("model").filter(pk=row.model_version_id).first()
     context = {
         "group": group,
-        "frame": _frame(),
         "active_tab": "inferences",
         "row": row,
         "version": version,

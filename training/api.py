@@ -34,7 +34,7 @@ class JobOutput(serializers.Serializer):
     base_kind = serializers.CharField()
     preset = serializers.CharField()
     base_version = serializers.IntegerField(source="base_version_id", allow_null=True)
-    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    model = serializers.SerializerMethodField()
     dataset = serializers.SerializerMethodField()
     hyperparameters = serializers.DictField()
     result_version = serializers.SerializerMethodField()
@@ -52,6 +52,9 @@ class JobOutput(serializers.Serializer):
             if request
             else job.get_absolute_url()
         )
+
+    def get_model(self, job: FineTuneJob) -> str | None:
+        return job.model.slug if job.model else None
 
     def get_dataset(self, job: FineTuneJob) -> dict | None:
         if job.snapshot is None:
@@ -132,6 +135,9 @@ class JobListCreateApi(APIView):
         role = serializers.ChoiceField(
             choices=Role.choices, required=False, allow_blank=True, default=""
         )
+        model_version = serializers.IntegerField(
+            required=False, allow_null=True, help_text="Only the predictions of this version id."
+        )
         file = serializers.FileField(required=False, allow_null=True)
         label_column = serializers.CharField(required=False, allow_blank=True, default="")
         hyperparameters = serializers.JSONField(required=False, default=dict)
@@ -182,6 +188,7 @@ class JobListCreateApi(APIView):
                     window_start=data.get("window_start"),
                     window_end=data.get("window_end"),
                     role=data["role"],
+                    model_version_id=data.get("model_version"),
                     upload=data.get("file"),
                     label_column=data["label_column"],
                 ),

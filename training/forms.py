@@ -62,6 +62,7 @@ class JobForm(forms.Form):
     model = forms.ModelChoiceField(
         RegisteredModel.objects.all(),
         required=False,
+        label="Receiving model",
         empty_label="The group champion's model",
         help_text="Presets only: the model that receives the new version.",
     )

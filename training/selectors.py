@@ -116,6 +116,10 @@ def base_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     return groups
 
 
+def group_by_slug(*, slug: str) -> ModelGroup | None:
+    return ModelGroup.objects.filter(slug=slug).first() if slug else None
+
+
 def challenger_groups(*, version: ModelVersion | None) -> list[ModelGroup]:
     """Groups the new version could join: active ones whose features it accepts, not yet in."""
     if version is None:

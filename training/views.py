@@ -34,11 +34,11 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def job_new(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        initial = {
-            key: request.GET[key]
-            for key in ("base", "group", "source", "model")
-            if request.GET.get(key)
-        }
+        # Other pages can link here prefilled: /training/new/?group=live-credit-scoring
+        initial = {key: request.GET[key] for key in ("base", "source") if request.GET.get(key)}
+        group = selectors.group_by_slug(slug=request.GET.get("group", ""))
+        if group is not None:
+            initial |= {"group": group.pk, "source": "decision_log"}
         form = JobForm(initial=initial)
         # Changing the base swaps in its hyperparameter fields.
         template = (

@@ -35,7 +35,7 @@ from django.http import QueryDict  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from groups.models import Membership, ModelGroup  # noqa: E402
-from inference import browser, comparison  # noqa: E402
+from inference import aggregates, browser, comparison  # noqa: E402
 from inference.tables import inference_log_model  # noqa: E402
 from registry.models import ModelVersion, RegisteredModel  # noqa: E402
 
@@ -118,7 +118,15 @@ def timed(label: str, fn, repeat: int) -> None:
 
 def explain(label: str, queryset) -> None:
     print(f"\n--- EXPLAIN ANALYZE: {label}")
-    print(queryset.explain(analyze=True, buffers=True))
+    with aggregates.analytics_reads():  # the same session settings as the page and the API
+        print(queryset.explain(analyze=True, buffers=True))
+
+
+def in_session(fn):
+    def run():
+        with aggregates.analytics_reads():
+            return fn()
+    return run
 
 
 def main() -> None:
@@ -142,17 +150,22 @@ def main() -> None:
     now = timezone.now()
     since = now - timedelta(days=7)
     in_window = model.objects.filter(created_at__gte=since).count()
-    print(f"\nTable {group.table_name}: {total:,} rows, {in_window:,} in the last 7 days\n")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('shared_buffers'), current_setting('work_mem'), pg_size_pretty(pg_total_relation_size(%s))", [group.table_name])
+        shared_buffers, work_mem, size = cursor.fetchone()
+    print(f"\nTable {group.table_name}: {total:,} rows ({size} with indexes), {in_window:,} in the last 7 days")
+    print(f"PostgreSQL shared_buffers={shared_buffers}, work_mem={work_mem} (the comparison sets jit=off, work_mem=32MB locally)")
+    print(f"Load average before timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
 
     def first_page(query: str) -> None:
         filters = browser.parse_filters(QueryDict(query), group=group)
         browser.inference_page(group=group, filters=filters)
 
     timed("comparison 7d, API (no time series)", lambda: comparison.group_comparison(group=group, window="7d", with_series=False), args.repeat)
-    timed("comparison 7d, page (with hourly series)", lambda: comparison.group_comparison(group=group, window="7d"), args.repeat)
-    timed("  SQL one scan: GROUP BY (version, hour)", lambda: list(comparison.bucket_totals_query(model, since, now, "hour")), args.repeat)
-    timed("  latency percentiles (champion)", lambda: comparison.latency_percentiles(model, since, now, versions[0].pk, 1), args.repeat)
-    timed("  labelled scores streamed (champion, capped 20k)", lambda: comparison.scored_rows(model, versions[0].pk, since, now), args.repeat)
+    timed("comparison 7d, page (with daily series)", lambda: comparison.group_comparison(group=group, window="7d"), args.repeat)
+    timed("  SQL one scan: GROUP BY (version, day, labels)", in_session(lambda: list(aggregates.bucket_totals_query(model, since, now, "day"))), args.repeat)
+    timed("  latency percentiles (both members, one GROUP BY)", in_session(lambda: aggregates.latency_percentiles_by_member(model, since, now)), args.repeat)
+    timed("  labelled scores streamed (champion, capped 20k)", in_session(lambda: aggregates.scored_rows(model, versions[0].pk, since, now)), args.repeat)
     timed("browser first page (no filter)", lambda: first_page(""), args.repeat)
     timed("browser first page (role=challenger, has_outcome=yes)", lambda: first_page("role=challenger&has_outcome=yes"), args.repeat)
     timed("browser first page (input=income > 140000)", lambda: first_page("input=income+>+140000"), args.repeat)
@@ -160,10 +173,10 @@ def main() -> None:
     timed("browser second page (keyset cursor)", lambda: browser.inference_page(
         group=group, filters=browser.parse_filters(QueryDict(""), group=group), cursor=first.next_cursor), args.repeat)
 
-    explain("one scan, GROUP BY (version, hour), 7 days", comparison.bucket_totals_query(model, since, now, "hour"))
-    explain("latency percentiles, champion, 7 days", comparison.member_rows(model, since, now, versions[0].pk).values("model_version_id").annotate(
-        **{f"p{i}": comparison.PercentileCont("latency_ms", q) for i, q in enumerate(comparison.PERCENTILES)}))
-    explain("labelled scores, champion, 7 days", comparison.scored_rows_query(model, versions[0].pk, since, now)[:20_001])
+    explain("one scan, GROUP BY (version, day, prediction, outcome), 7 days", aggregates.bucket_totals_query(model, since, now, "day"))
+    explain("latency percentiles, both members, 7 days", aggregates.window_rows(model, since, now).values("model_version_id").annotate(
+        **{f"p{i}": aggregates.PercentileCont("latency_ms", q) for i, q in enumerate(aggregates.PERCENTILES)}))
+    explain("labelled scores, champion, 7 days", aggregates.scored_rows_query(model, versions[0].pk, since, now)[:20_001])
     filters = browser.parse_filters(QueryDict(""), group=group)
     explain("browser first page", filters.apply(browser.inference_rows(group)).order_by("-created_at", "-id")[:51])
     filters = browser.parse_filters(QueryDict("input=income+>+140000"), group=group)

@@ -18,8 +18,15 @@ What it does, in one run:
    its V2 infer endpoint the same way, asking for predict_proba;
 5. prints a Markdown table: requests/s, p50, p99, errors.
 
+The MLServer venv (benchmark only, never a project dependency; MLServer 1.7's worker pool
+breaks with uvloop 0.22+, hence the pin):
+
+    python3.12 -m venv /tmp/mlserver-venv
+    /tmp/mlserver-venv/bin/pip install mlserver mlserver-sklearn "uvloop<0.22"
+
 MLServer is skipped (and said so) when its venv is missing. Nothing here is imported by the
-product or the tests.
+product or the tests. The numbers depend on what else the machine runs: note the load average
+printed with them.
 """
 
 from __future__ import annotations
@@ -410,6 +417,13 @@ def main() -> None:
     for name, ms in floor.items():
         print(f"  {name:40s} {ms:7.3f}")
 
+    from django.db.models import Count, Max
+
+    from inference import tables
+
+    log = tables.inference_log_model("inference_log_live_credit_scoring")
+    first_id = log.objects.aggregate(m=Max("id"))["m"] or 0
+
     results: list[LoadResult] = []
     port = _free_port()
     hub = _start_gunicorn(env, port, args.workers, args.threads)
@@ -424,6 +438,14 @@ def main() -> None:
             print(" ", results[-1])
     finally:
         _stop(hub)
+    split = dict(
+        log.objects.filter(id__gt=first_id).values_list("model_version_id").annotate(n=Count("id"))
+    )
+    logged = sum(split.values())
+    shares = ", ".join(
+        f"{label}: {split.get(v.pk, 0) / max(logged, 1):.1%}" for label, v in versions.items()
+    )
+    print(f"  rows logged by the load: {logged} ({shares})")
 
     venv = Path(args.mlserver_venv)
     if (venv / "bin" / "mlserver").exists():
@@ -464,6 +486,8 @@ def main() -> None:
         print(f"MLServer reference skipped: no {venv}/bin/mlserver (see the module docstring).")
 
     print()
+    print(f"rows logged during the load: {logged} ({shares})")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs")
     print(f"gunicorn: {args.workers} workers x {args.threads} thread(s); MLServer: "
           f"{args.mlserver_workers} parallel workers; {args.duration}s per level; "
           f"load client: {'wrk' if shutil.which('wrk') else 'python'}")

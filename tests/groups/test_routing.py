@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from groups.routing import NoRoute, RouteMember, choose, key_point, split_errors
+from groups.routing import NoRoute, RouteMember, choose, key_point, promoted, split_errors
 
 CHAMPION = RouteMember(version_id=1, role="champion", weight=90)
 CHALLENGER = RouteMember(version_id=2, role="challenger", weight=10)
@@ -130,3 +130,13 @@ def test_shadow_with_weight_is_refused_naming_the_weight():
 def test_two_champions_are_refused_naming_the_role():
     errors = split_errors([RouteMember(1, "champion", 50), RouteMember(2, "champion", 50)])
     assert "exactly one champion" in errors["role"][0]
+
+
+@given(members=valid_splits(), data=st.data())
+def test_promoting_any_member_of_a_valid_split_gives_a_valid_split(members, data):
+    target = data.draw(st.sampled_from([m for m in members if m.role != "champion"] or members))
+    after = promoted(members, target.version_id)
+    assert split_errors(after) == {}
+    chosen = next(m for m in after if m.version_id == target.version_id)
+    assert (chosen.role, chosen.weight) == ("champion", 100)
+    assert all(m.weight == 0 for m in after if m.version_id != target.version_id)

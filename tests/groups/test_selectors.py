@@ -75,3 +75,19 @@ def test_a_settings_override_forces_one_version():
     with override_settings(HUB_ROUTING_OVERRIDES={group.slug: str(challenger.pk)}):
         assert split(group.slug) == {challenger.pk: ("challenger", 100)}
     assert split(group.slug)[champion.pk] == ("champion", 90)
+
+
+def test_a_process_local_cache_rereads_changes_made_by_other_processes(monkeypatch):
+    from groups import selectors
+
+    group, (champion, challenger) = group_with_members(weights=(90, 10))
+    clock = [1000.0]
+    monkeypatch.setattr(selectors, "_cache_is_process_local", lambda: True)
+    monkeypatch.setattr(selectors.time, "monotonic", lambda: clock[0])
+    assert split(group.slug)[challenger.pk] == ("challenger", 10)
+    # Another process (a Celery worker) changed the weights and bumped *its own* local cache.
+    group.memberships.filter(model_version=champion).update(weight=50)
+    group.memberships.filter(model_version=challenger).update(weight=50)
+    assert split(group.slug)[challenger.pk] == ("challenger", 10)
+    clock[0] += selectors.PROCESS_LOCAL_TTL_SECONDS
+    assert split(group.slug)[challenger.pk] == ("challenger", 50)

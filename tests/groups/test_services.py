@@ -277,7 +277,9 @@ def test_an_inactive_group_may_have_no_champion():
 def test_names_differing_only_by_underscores_cannot_share_a_table():
     group_create(name="risk_model", members=[MemberSpec(ModelVersionFactory(), "champion", 100)])
     with pytest.raises(GroupValidationError) as raised:
-        group_create(name="risk-model", members=[MemberSpec(ModelVersionFactory(), "champion", 100)])
+        group_create(
+            name="risk-model", members=[MemberSpec(ModelVersionFactory(), "champion", 100)]
+        )
     assert "/groups/risk-model/ is taken" in raised.value.errors["name"][0]
 
 

@@ -177,3 +177,23 @@ def test_pages_need_a_login(client):
     response = client.get(reverse("groups:group_list"))
     assert response.status_code == 302
     assert "/login/" in response["Location"]
+
+
+def test_group_list_pages_as_an_htmx_fragment(user_client):
+    group_with_members()
+    response = user_client.get(reverse("groups:group_list"), HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert "Live Credit Scoring" in page
+    assert "<html" not in page
+
+
+def test_curl_example_survives_quotes_in_example_values(user_client):
+    group, (champion, _) = group_with_members()
+    champion.metadata["features"][0]["categories"] = ["O'Brien"]
+    champion.save(update_fields=["metadata"])
+    response = user_client.get(group.get_absolute_url())
+    assert "O&#x27;\\&#x27;&#x27;Brien" in response.content.decode()
+
+
+def test_unknown_group_page_is_404(user_client):
+    assert user_client.get(reverse("groups:group_detail", args=["nope"])).status_code == 404

@@ -9,7 +9,7 @@ from django.utils import timezone
 from sklearn import metrics as skm
 
 from groups.models import Role
-from inference import comparison
+from inference import aggregates, comparison
 from tests.inference.analytics_rows import fill_rows, make_group
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -112,7 +112,7 @@ def test_scored_rows_are_capped_at_the_latest(filled, now):
     from inference.tables import inference_log_model
 
     model = inference_log_model(group.table_name)
-    scored = comparison.scored_rows(model, versions[0].pk, None, now, cap=50)
+    scored = aggregates.scored_rows(model, versions[0].pk, None, now, cap=50)
     assert scored.truncated and len(scored.y) == 50
     assert scored.times == sorted(scored.times, reverse=True)
 
@@ -173,3 +173,23 @@ def test_shadow_rows_pair_with_the_champions_for_paired_tests(now):
     assert shadow_stats.metrics["accuracy"].verdict.p_value == pytest.approx(
         stats.mcnemar(only_a, only_b).p_value, abs=1e-12
     )
+
+
+def test_auc_series_per_day_equals_scikit_learn_on_that_days_rows(filled, now):
+    from datetime import UTC
+
+    group, versions, rows = filled
+    result = comparison.group_comparison(group=group, window="30d", now=now)
+    chart = result.series["auc"]["data"]
+    checked = 0
+    for dataset, version in zip(chart["datasets"], versions, strict=True):
+        for label, value in zip(chart["labels"], dataset["data"], strict=True):
+            day = [r for r in rows if r.model_version_id == version.pk and r.outcome is not None
+                   and r.created_at.astimezone(UTC).strftime("%b %d") == label]
+            if len({r.outcome for r in day}) == 2:
+                expected = skm.roc_auc_score([r.outcome for r in day], [r.score for r in day])
+                assert value == pytest.approx(expected, abs=1e-6)
+                checked += 1
+            else:
+                assert value is None
+    assert checked > 5

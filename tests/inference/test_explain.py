@@ -244,3 +244,28 @@ def test_every_feature_wise_preprocessing_explains_exactly_in_input_space(scaler
     assert explain.explainer_for(version, FittedPredictor(model)).kind == "linear"
     for e, expected in zip(explanations, model.decision_function(pd.DataFrame(rows)), strict=True):
         assert abs(_total(e) - expected) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("model", "units"),
+    [
+        (RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0), "probability"),
+        (make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), "log-odds"),
+        # shap's TreeExplainer refuses multiclass gradient boosting: permutation takes over.
+        (GradientBoostingClassifier(n_estimators=10, random_state=0), "probability"),
+    ],
+    ids=["forest", "logistic", "gradient-boosting"],
+)
+def test_multiclass_models_explain_the_predicted_class(model, units):
+    X, _ = _data()
+    y = np.where(X.debt_ratio > 0.66, "high", np.where(X.debt_ratio < 0.33, "low", "medium"))
+    model.fit(X, y)
+    version = _version(30, metadata={"reference": {"sample": X.head(30).to_dict("records")}})
+    rows = _rows(X)
+    labels = list(model.predict(pd.DataFrame(rows)))
+    explanations = explain.explanation_for(version, FittedPredictor(model), rows, labels=labels)
+    frame = pd.DataFrame(rows)
+    outputs = model.predict_proba(frame) if units == "probability" else model.decision_function(frame)
+    for e, label, output in zip(explanations, labels, outputs, strict=True):
+        assert e.units == units
+        assert abs(_total(e) - output[list(model.classes_).index(label)]) < 1e-6

@@ -155,6 +155,7 @@ def test_no_api_key_is_401(client, setup, row):
     response = post(client, setup.predict_url, {"inputs": row}, None)
     assert response.status_code == 401
     assert response.json()["message"]
+    assert "authorization" in response.json()["errors"]
     assert log_rows(setup.group) == []
 
 
@@ -170,7 +171,7 @@ def test_a_key_scoped_to_other_groups_is_403(client, setup, row):
     _, other_key = api_key_create(name="other workflow", groups=[])
     response = post(client, setup.predict_url, {"inputs": row}, other_key)
     assert response.status_code == 403
-    assert setup.group.slug in response.json()["message"]
+    assert setup.group.slug in response.json()["errors"]["group"][0]
     assert log_rows(setup.group) == []
 
 
@@ -234,6 +235,16 @@ def test_one_bad_instance_refuses_the_whole_batch_naming_it(client, setup):
     response = post(client, setup.predict_url, {"instances": [{"inputs": r} for r in rows]}, setup.key)
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["instances[1].inputs.age"]
+    assert log_rows(setup.group) == []
+
+
+def test_a_body_that_is_not_json_is_400(client, setup):
+    response = client.post(
+        setup.predict_url, data="{not json", content_type="application/json",
+        headers={"Authorization": f"Bearer {setup.key}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"]["body"]
     assert log_rows(setup.group) == []
 
 
@@ -426,3 +437,22 @@ def test_an_external_llm_version_answers_without_shap_values_and_says_so(
     assert "no SHAP" in body["explanation_note"]
     [logged] = log_rows(group)
     assert logged["explanation"] is None
+
+
+def test_a_retry_racing_the_first_attempt_answers_with_the_row_that_won(client, setup, row, monkeypatch):
+    body = {"inputs": row, "request_id": str(uuid.uuid4()), "routing_key": "applicant-7"}
+    first = post(client, setup.predict_url, body, setup.key).json()
+    real = serving._logged_answers
+    calls = []
+
+    def not_yet_committed(table, instances):
+        # The retry looked before the first attempt's INSERT committed; its own INSERT collides.
+        calls.append(1)
+        return {} if len(calls) == 1 else real(table, instances)
+
+    monkeypatch.setattr(serving, "_logged_answers", not_yet_committed)
+    retry = post(client, setup.predict_url, {**body, "explain": False}, setup.key)
+
+    assert retry.status_code == 200
+    assert retry.json() == first
+    assert len(log_rows(setup.group)) == 1

@@ -89,3 +89,39 @@ def test_prompt_render_substitutes_inputs_only():
 ])
 def test_response_parse(answer, parser, expected):
     assert response_parse(answer, parser) == expected
+
+
+def test_external_predictor_turns_a_provider_error_into_a_human_message(
+    fake_provider_server, make_provider, settings
+):
+    settings.PROVIDER_MAX_RETRIES = 0
+    version = ModelVersionFactory(
+        flavor=Flavor.EXTERNAL, provider=make_provider(), provider_model="gpt-4o-mini",
+        prompt_template="Score {income}", metadata={"features": [{"name": "income"}], "metrics": {}},
+    )
+    fake_provider_server.fail_next("/chat/completions", status=500)
+    with pytest.raises(PredictorUnavailable) as exc:
+        predictor_for(version).predict([{"income": 1}])
+    assert "failed" in str(exc.value)
+    assert "sk-" not in str(exc.value)
+
+
+def test_regression_predictor_returns_the_value_as_label_and_score():
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    from registry.artifacts import artifact_dump
+    from registry.services import model_version_register
+    from tests.registry.factories import RegisteredModelFactory
+
+    X = pd.DataFrame({"x1": np.arange(10.0), "x2": np.arange(10.0) ** 2})
+    estimator = LinearRegression().fit(X, 3 * X["x1"] + 1)
+    version = model_version_register(
+        model=RegisteredModelFactory(task="regression"), version="1.0", flavor=Flavor.SKLEARN,
+        metadata={"features": [{"name": "x1"}, {"name": "x2"}], "metrics": {"rmse": 0.0}},
+        artifact=artifact_dump(estimator),
+    )
+    (prediction,) = predictor_for(version).predict([{"x1": 2, "x2": 4}])
+    assert prediction.label == pytest.approx(7.0)
+    assert prediction.score == pytest.approx(7.0)

@@ -238,7 +238,7 @@ known_keys = st.sampled_from(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.dictionaries(known_keys | st.text(alphabet="abcXYZ_- 19", max_size=12), json_values, max_size=6))
 def test_the_remapper_never_raises_and_every_top_level_key_is_moved_or_dropped(document):
     result = remap(document, METADATA_SCHEMA)
@@ -247,7 +247,7 @@ def test_the_remapper_never_raises_and_every_top_level_key_is_moved_or_dropped(d
     accounted = {m.source.split(".")[0].split("[")[0] for m in result.moves} | {
         d.source.split(".")[0].split("[")[0] for d in result.dropped
     }
-    assert {str(k) for k in document} <= accounted
+    assert {str(k) or '""' for k in document} <= accounted
 
 
 @settings(max_examples=50, deadline=None)
@@ -270,3 +270,44 @@ def test_trace_finds_where_an_llm_put_each_value_and_flags_what_it_added():
     assert KeyMove("columns.tenure", "features[].type") in moves
     assert DroppedKey("author", "not found in the mapped document") in dropped
     assert added == ["metrics.accuracy"]
+
+
+def test_a_value_outside_an_enum_is_dropped_with_the_allowed_values_named():
+    result = remap({"columns": [{"name": "x", "dtype": "tensor"}], "task": "astrology"}, METADATA_SCHEMA)
+
+    assert result.document["features"] == [{"name": "x"}]
+    assert "task" not in result.document
+    reasons = {d.source: d.reason for d in result.dropped}
+    assert reasons["columns[].dtype"] == (
+        "it matches features[].type, but 'tensor' is not one of numeric, integer, categorical, boolean, text"
+    )
+    assert reasons["task"].startswith("it matches task, but 'astrology' is not one of binary_classification")
+
+
+def test_free_form_training_params_are_kept_verbatim_without_a_row_per_parameter():
+    result = remap({"training": {"hyperparameters": {"maxDepth": "6", "eta": 0.1}}}, METADATA_SCHEMA)
+
+    assert result.document["training"]["params"] == {"maxDepth": "6", "eta": 0.1}
+    assert [m.target for m in result.moves] == ["training", "training.params"]
+
+
+def test_a_section_row_comes_before_the_rows_of_its_fields():
+    result = remap({"roc": {"false_positive_rate": [0, 1], "tpr": [0, 1]}, "performance": {"auc": 0.7}}, METADATA_SCHEMA)
+
+    targets = [m.target for m in result.moves]
+    assert targets.index("metrics") < targets.index("metrics.auc_roc")
+    assert targets.index("charts.roc_curve") < targets.index("charts.roc_curve.fpr")
+
+
+def test_a_model_card_with_wrappers_and_a_type_maps_to_a_valid_document():
+    document = mapped({
+        "Model Details": {"Name": "Churn", "Version": "0.3", "Type": "Binary Classifier"},
+        "Evaluation": {"Metrics": [{"name": "AUC", "value": "0.8"}, {"name": "Accuracy", "value": "81%"}]},
+        "Input Features": ["tenure", "monthly_charges"],
+        "Training Data": {"Dataset": "churn.csv", "Size": 5000},
+    })
+
+    assert validate_metadata(document) == []
+    assert document["task"] == "binary_classification"
+    assert document["metrics"] == {"accuracy": 0.81, "auc_roc": 0.8}
+    assert document["training"] == {"dataset": "churn.csv", "rows": 5000}

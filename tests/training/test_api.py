@@ -132,3 +132,23 @@ def test_cancel_ends_a_queued_job_and_refuses_a_finished_one(user_client):
 
 def test_the_api_needs_a_login(client, db):
     assert client.get(JOBS).status_code in (401, 403)
+
+
+def test_the_decision_log_can_be_narrowed_to_one_serving_version(user_client, live_group):
+    group, champion = live_group
+    log_decisions(group, champion, rows=50, seed=11, role="shadow")
+
+    response = user_client.post(
+        JOBS,
+        {
+            "preset": "random_forest",
+            "source": "decision_log",
+            "group": group.slug,
+            "role": "shadow",
+            "model_version": champion.pk,
+        },
+        content_type="application/json",
+    )
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["dataset"]["rows"] == 50

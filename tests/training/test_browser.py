@@ -35,11 +35,15 @@ def test_a_job_from_the_decision_log_moves_live_and_joins_the_group_in_one_click
     log_in(page, "ada", "correct-horse-battery")
 
     page.goto("/training/new/")
-    assert page.get_by_text("Anthropic and Gemini offer no fine-tuning through their public APIs").is_visible()
-    page.select_option("select[name=base]", "preset:gradient_boosting")
+    assert page.get_by_text(
+        "Anthropic and Gemini offer no fine-tuning through their public APIs"
+    ).is_visible()
+    assert page.locator("select[name=base]").input_value() == "preset:gradient_boosting"
     page.select_option("select[name=group]", label="Live Credit Scoring")
     page.fill("input[name=hp_n_estimators]", "400")
     page.fill("input[name=hp_max_depth]", "4")
+    screenshot(page, "training-new-job")
+    assert page.locator("input[name=hp_n_estimators]").input_value() == "400"
     page.get_by_role("button", name="Start the job").click()
     page.wait_for_load_state("networkidle")
     assert "/training/jobs/" in page.url, page.locator("main").inner_text()
@@ -56,7 +60,10 @@ def test_a_job_from_the_decision_log_moves_live_and_joins_the_group_in_one_click
     assert job.status == JobStatus.SUCCEEDED, job.error + celery_worker.log()
     assert any(0 < value < 100 for value in seen), seen
     assert seen == sorted(seen) and seen[-1] == 100
-    assert page.locator(f"canvas[data-chart='loss-chart-{job.pk}']").get_attribute("data-rendered") == "true"
+    assert (
+        page.locator(f"canvas[data-chart='loss-chart-{job.pk}']").get_attribute("data-rendered")
+        == "true"
+    )
     assert page.get_by_role("link", name=str(job.result_version)).is_visible()
     screenshot(page, "training-job-succeeded")
 

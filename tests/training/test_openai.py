@@ -150,3 +150,34 @@ def test_a_provider_without_fine_tuning_is_refused_with_the_reason(make_provider
         "only OpenAI offers fine-tuning through its public API (Anthropic and Gemini do not)"
         in (caught.value.errors["base"][0])
     )
+
+
+def test_a_provider_job_that_cannot_be_followed_fails_with_the_providers_answer(
+    openai_version, fake_provider_server, settings
+):
+    settings.PROVIDER_MAX_RETRIES = 0
+    job = _submitted(openai_version)
+    fake_provider_server.fail_next(f"/fine_tuning/jobs/{job.external_job_id}", status=404)
+
+    jobs_poll_external()
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith(f"The provider job {job.external_job_id} cannot be followed: ")
+    assert "HTTP 404" in job.error
+
+
+def test_a_provider_outage_while_polling_keeps_the_job_running_for_the_next_beat(
+    openai_version, fake_provider_server, settings
+):
+    settings.PROVIDER_MAX_RETRIES = 0
+    job = _submitted(openai_version)
+    fake_provider_server.fail_next(f"/fine_tuning/jobs/{job.external_job_id}", status=503)
+
+    jobs_poll_external()
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+
+    jobs_poll_external()
+    job.refresh_from_db()
+    assert job.external_status == "queued"

@@ -215,3 +215,12 @@ def test_the_set_up_shows_the_snapshot_the_job_trains_on(user_client, live_group
 
     assert "300 rows" in page and ", ".join(CREDIT_FEATURES) in page
     assert job.snapshot.sha256[:12] in page
+
+
+def test_a_link_with_a_group_opens_the_form_on_its_decision_log(user_client, live_group):
+    group, _ = live_group
+
+    response = user_client.get(f"/training/new/?group={group.slug}")
+
+    assert response.context["form"].initial == {"group": group.pk, "source": "decision_log"}
+    assert f'<option value="{group.pk}" selected>' in response.content.decode()

@@ -1,6 +1,7 @@
 """Pieces every training service shares: the validation error, the event log, status
 moves, queueing, and registering a new version under the next free label."""
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -14,6 +15,8 @@ from registry.services import (
 )
 from training.models import EventLevel, FineTuneJob, JobEvent, JobStatus
 from training.trainers.base import TrainingFailure
+
+logger = logging.getLogger(__name__)
 
 # Provider job status -> progress shown while it trains.
 EXTERNAL_PROGRESS = {"validating_files": 10, "queued": 20, "running": 30}
@@ -29,11 +32,29 @@ class TrainingValidationError(Exception):
 
 
 def enqueue(job: FineTuneJob) -> None:
-    # Imported here: tasks import this module.
+    """Send the job to a worker once the transaction that made it commits."""
+    # Imported here: tasks import the services.
     from training.tasks import job_run
 
     job_id = job.pk
-    transaction.on_commit(lambda: job_run.delay(job_id))
+
+    def send() -> None:
+        try:
+            job_run.delay(job_id)
+        except Exception as exc:  # the broker's errors vary by transport; the job must say why
+            logger.exception("job %s could not be queued", job_id)
+            reason = f"The task queue could not be reached ({type(exc).__name__}); retry the job."
+            with transaction.atomic():
+                if job_finish(
+                    job_id,
+                    status=JobStatus.FAILED,
+                    error=reason,
+                    stage="Failed",
+                    from_statuses=(JobStatus.QUEUED,),
+                ):
+                    event_add(FineTuneJob.objects.get(pk=job_id), reason, level=EventLevel.ERROR)
+
+    transaction.on_commit(send)
 
 
 def event_add(

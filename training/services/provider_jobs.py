@@ -55,7 +55,16 @@ def job_poll_external(*, job_id: int) -> FineTuneJob:
     ).get(pk=job_id)
     if job.status != JobStatus.RUNNING or not job.external_job_id:
         return job
-    state = trainers.trainer_for(job.base_kind).poll(job)
+    try:
+        state = trainers.trainer_for(job.base_kind).poll(job)
+    except TrainingFailure as exc:
+        # Not an outage (those are retried at the next beat): the provider refuses to say.
+        job_fail(
+            job_id=job_id,
+            reason=f"The provider job {job.external_job_id} cannot be followed: {exc}",
+        )
+        job.refresh_from_db()
+        return job
     try:
         with transaction.atomic():
             locked = FineTuneJob.objects.select_for_update().get(pk=job_id)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -165,7 +165,7 @@ def job_execute(*, job_id: int) -> None:
     except JobStopped as exc:
         logger.warning("job %s stopped: it is %s now", job_id, exc)
         return
-    except (TransientTrainingError, DatabaseError) as exc:
+    except (TransientTrainingError, OperationalError, InterfaceError) as exc:
         raise TransientTrainingError(str(exc)) from exc
     except Exception as exc:  # any failure of a job is shown on it, whatever its type
         logger.exception("job %s failed", job_id)

@@ -25,14 +25,15 @@ class HyperParameter:
     nullable: bool = False
     max_length: int | None = None
 
+    def show(self, value: float) -> str:
+        return str(int(value)) if self.kind is int else f"{value:g}"
+
     @property
     def bounds_text(self) -> str:
-        low = (
-            ""
-            if self.minimum is None
-            else f"{'>' if self.exclusive_minimum else '≥'} {self.minimum:g}"
-        )
-        high = "" if self.maximum is None else f"≤ {self.maximum:g}"
+        low = ""
+        if self.minimum is not None:
+            low = f"{'>' if self.exclusive_minimum else '≥'} {self.show(self.minimum)}"
+        high = "" if self.maximum is None else f"≤ {self.show(self.maximum)}"
         return ", ".join(part for part in (low, high) if part)
 
 
@@ -210,11 +211,13 @@ def _coerce(spec: HyperParameter, raw: Any) -> Any:
         raise ValueError("must be a finite number.")
     if spec.minimum is not None:
         if spec.exclusive_minimum and value <= spec.minimum:
-            raise ValueError(f"must be greater than {spec.minimum:g}, got {value:g}.")
+            raise ValueError(
+                f"must be greater than {spec.show(spec.minimum)}, got {spec.show(value)}."
+            )
         if not spec.exclusive_minimum and value < spec.minimum:
-            raise ValueError(f"must be at least {spec.minimum:g}, got {value:g}.")
+            raise ValueError(f"must be at least {spec.show(spec.minimum)}, got {spec.show(value)}.")
     if spec.maximum is not None and value > spec.maximum:
-        raise ValueError(f"must be at most {spec.maximum:g}, got {value:g}.")
+        raise ValueError(f"must be at most {spec.show(spec.maximum)}, got {spec.show(value)}.")
     return value
 
 

@@ -1,245 +1,22 @@
-"""The deterministic remapper: puts a model-metadata document with other key names onto the schema.
-
-Pure Python, no Django: the importer calls it with `registry.schema.METADATA_SCHEMA` when the
-document is not valid as it is and no LLM could remap it. It walks the document against the
-schema and, for every key, tries in turn: the same name after normalisation (camelCase,
-kebab-case, spaces), a synonym (`model_performance` -> `metrics`, `auc` -> `auc_roc`), the
-name without a `test_`/`val_` prefix or `_score` suffix, a field of a sub-section one level
-down (`accuracy` at the top goes to `metrics.accuracy`), and finally a search inside an
-unknown wrapper (`{"model": {"evaluation": {...}}}`). Numeric strings become numbers where
-the schema wants numbers. Whatever found no place is reported as dropped, with the reason.
-
-The schema drives it: a field added to the schema is found by its own name without any
-change here; the tables below only hold other names people use for the same thing.
-"""
+"""The walk of a document against the schema: matching, placing, reshaping, reporting."""
 
 from __future__ import annotations
 
 import copy
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-# Other names for schema fields, by normalised source key. A name may point at several
-# fields; the first one that exists where the key is found wins, so one flat table serves
-# every level ("min" is `minimum` in a feature spec and `min` in a feature summary).
-SYNONYMS: dict[str, tuple[str, ...]] = {
-    # the top level
-    "model_name": ("name",),
-    "model": ("name",),
-    "title": ("name",),
-    "version_label": ("version",),
-    "model_version": ("version",),
-    "version_name": ("version",),
-    "release": ("version",),
-    "problem_type": ("task",),
-    "type": ("task",),
-    "model_kind": ("task",),
-    "model_task": ("task",),
-    "task_type": ("task",),
-    "objective": ("task",),
-    "labels": ("tags", "categories"),
-    "keywords": ("tags",),
-    "summary": ("description",),
-    "notes": ("description",),
-    "model_performance": ("metrics",),
-    "performance": ("metrics",),
-    "performance_metrics": ("metrics",),
-    "evaluation_metrics": ("metrics",),
-    "eval_metrics": ("metrics",),
-    "validation_metrics": ("metrics",),
-    "test_metrics": ("metrics",),
-    "scores": ("metrics", "importances"),
-    "inputs": ("features",),
-    "input_features": ("features",),
-    "feature_list": ("features",),
-    "feature_names": ("features",),
-    "feature_spec": ("features",),
-    "columns": ("features",),
-    "variables": ("features",),
-    "input_schema": ("features",),
-    "plots": ("charts",),
-    "curves": ("charts",),
-    "graphs": ("charts",),
-    "training_info": ("training",),
-    "training_details": ("training",),
-    "train": ("training",),
-    "train_info": ("training",),
-    "training_data_summary": ("reference",),
-    "reference_data": ("reference",),
-    "data_summary": ("reference",),
-    "data_profile": ("reference",),
-    "baseline": ("reference",),
-    "training_stats": ("reference",),
-    "training_statistics": ("reference",),
-    # metrics
-    "auc": ("auc_roc",),
-    "roc_auc": ("auc_roc",),
-    "rocauc": ("auc_roc",),
-    "auroc": ("auc_roc",),
-    "area_under_roc": ("auc_roc",),
-    "auprc": ("auc_pr",),
-    "pr_auc": ("auc_pr",),
-    "average_precision": ("auc_pr",),
-    "acc": ("accuracy",),
-    "f1_score": ("f1",),
-    "f_1": ("f1",),
-    "fscore": ("f1",),
-    "f_score": ("f1",),
-    "logloss": ("log_loss",),
-    "cross_entropy": ("log_loss",),
-    "brier_score": ("brier",),
-    "r_squared": ("r2",),
-    "r2_score": ("r2",),
-    "rsquared": ("r2",),
-    "root_mean_squared_error": ("rmse",),
-    "mean_absolute_error": ("mae",),
-    "prec": ("precision",),
-    "sensitivity": ("recall",),
-    "tpr": ("recall",),
-    "n_samples": ("n_test",),
-    "test_size": ("n_test",),
-    # charts
-    "roc": ("roc_curve", "auc_roc"),
-    "precision_recall_curve": ("pr_curve",),
-    "pr": ("pr_curve",),
-    "confusion": ("confusion_matrix",),
-    "calibration_curve": ("calibration",),
-    "reliability": ("calibration",),
-    "reliability_diagram": ("calibration",),
-    "feature_importances": ("feature_importance",),
-    "importance": ("feature_importance",),
-    "importances": ("feature_importance",),
-    "false_positive_rate": ("fpr",),
-    "true_positive_rate": ("tpr",),
-    "threshold": ("thresholds",),
-    "cutoffs": ("thresholds",),
-    "values": ("importances", "categories"),
-    "prob_pred": ("mean_predicted",),
-    "predicted": ("mean_predicted",),
-    "mean_predicted_value": ("mean_predicted",),
-    "prob_true": ("fraction_positive",),
-    "observed": ("fraction_positive",),
-    "fraction_of_positives": ("fraction_positive",),
-    "bins": ("n_bins", "edges"),
-    "cm": ("matrix",),
-    "classes": ("labels", "categories"),
-    # training
-    "data": ("dataset",),
-    "dataset_name": ("dataset",),
-    "training_data": ("dataset",),
-    "train_dataset": ("dataset",),
-    "n_rows": ("rows",),
-    "num_rows": ("rows",),
-    "row_count": ("rows",),
-    "train_rows": ("rows",),
-    "train_size": ("rows",),
-    "size": ("rows",),
-    "n_train": ("rows",),
-    "library": ("framework",),
-    "lib": ("framework",),
-    "estimator": ("algorithm",),
-    "model_class": ("algorithm",),
-    "model_type": ("algorithm",),
-    "hyperparameters": ("params",),
-    "hyper_parameters": ("params",),
-    "hyperparams": ("params",),
-    "parameters": ("params",),
-    "trained_on": ("trained_at",),
-    "training_date": ("trained_at",),
-    "train_date": ("trained_at",),
-    "label": ("target",),
-    "label_column": ("target",),
-    "target_column": ("target",),
-    "y": ("target",),
-    # a feature spec and a feature summary
-    "feature": ("name",),
-    "column": ("name",),
-    "feature_name": ("name",),
-    "dtype": ("type",),
-    "data_type": ("type",),
-    "kind": ("type",),
-    "min": ("minimum",),
-    "max": ("maximum",),
-    "minimum": ("min",),
-    "maximum": ("max",),
-    "low": ("minimum", "min"),
-    "high": ("maximum", "max"),
-    "allowed_values": ("categories",),
-    "levels": ("categories",),
-    "choices": ("categories",),
-    "desc": ("description",),
-    "units": ("unit",),
-    "n": ("count",),
-    "average": ("mean",),
-    "avg": ("mean",),
-    "stddev": ("std",),
-    "std_dev": ("std",),
-    "stdev": ("std",),
-    "sd": ("std",),
-    "percentiles": ("quantiles",),
-    "hist": ("histogram",),
-    "bin_edges": ("edges",),
-    "frequency": ("counts",),
-    "category_frequencies": ("frequencies",),
-    "value_counts": ("frequencies",),
-    "shares": ("frequencies",),
-    "stats": ("features",),
-    "per_feature": ("features",),
-    "n_train_rows": ("rows",),
-}
+from registry.remap.vocabulary import (
+    SPLIT_PREFIXES,
+    SPLIT_SUFFIXES,
+    SYNONYMS,
+    VALUE_SYNONYMS,
+    coerce_number,
+    normalise_key,
+)
 
-# Other spellings of enum values (feature types, tasks), by normalised value.
-VALUE_SYNONYMS: dict[str, str] = {
-    "float": "numeric",
-    "float32": "numeric",
-    "float64": "numeric",
-    "double": "numeric",
-    "number": "numeric",
-    "numerical": "numeric",
-    "continuous": "numeric",
-    "real": "numeric",
-    "decimal": "numeric",
-    "int": "integer",
-    "int32": "integer",
-    "int64": "integer",
-    "long": "integer",
-    "count": "integer",
-    "str": "categorical",
-    "string": "categorical",
-    "object": "categorical",
-    "category": "categorical",
-    "nominal": "categorical",
-    "enum": "categorical",
-    "bool": "boolean",
-    "binary": "binary_classification",
-    "binary_classifier": "binary_classification",
-    "classifier": "binary_classification",
-    "classification": "binary_classification",
-    "binary_class": "binary_classification",
-    "multiclass": "multiclass_classification",
-    "multi_class": "multiclass_classification",
-    "multiclass_classifier": "multiclass_classification",
-    "multi_class_classification": "multiclass_classification",
-    "regressor": "regression",
-    "regression_model": "regression",
-    "text_generation": "text_generation",
-    "generation": "text_generation",
-    "llm": "text_generation",
-    "text": "text",
-}
-
-# Qualifiers that say which split a number came from, not what it is ("test_auc" is an AUC).
-_PREFIXES = ("test_", "val_", "valid_", "validation_", "holdout_", "hold_out_", "eval_",
-             "evaluation_", "final_", "overall_")
-_SUFFIXES = ("_score", "_test", "_val", "_holdout", "_value", "_metric")
-
-_CAMEL_1 = re.compile(r"([a-z0-9])([A-Z])")
-_CAMEL_2 = re.compile(r"([A-Z]+)([A-Z][a-z])")
-_NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _QUANTILE = re.compile(r"^(?:p|q|quantile_?|percentile_?)?(\d+(?:\.\d+)?)(%)?$")
 
 
@@ -266,40 +43,6 @@ class Remapping:
     dropped: list[DroppedKey] = field(default_factory=list)
 
 
-def normalise_key(key: Any) -> str:
-    """`modelPerformance`, `Model Performance`, `model-performance` -> `model_performance`."""
-    text = str(key).strip()
-    text = _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", text))
-    return _NON_WORD.sub("_", text).strip("_").lower()
-
-
-def coerce_number(value: Any) -> float | int | None:
-    """A number from a number or a numeric string ("0.91", " 12,000 ", "91%"); else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    percent = text.endswith("%")
-    if percent:
-        text = text[:-1].strip()
-    if _THOUSANDS.match(text):
-        text = text.replace(",", "")
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    if not math.isfinite(number):
-        return None
-    if percent:
-        return number / 100
-    return int(number) if re.fullmatch(r"[+-]?\d+", text) else number
-
-
 def remap(document: dict, schema: dict) -> Remapping:
     """Map `document` onto `schema` (a JSON Schema with local `$ref`s); never raises on data."""
     walker = _Walker(schema)
@@ -311,7 +54,8 @@ def remap(document: dict, schema: dict) -> Remapping:
     )
 
 
-def _join(base: str, key: str) -> str:
+def join_path(base: str, key: str) -> str:
+    key = key if key != "" else '""'  # an empty key still needs a visible path
     return f"{base}.{key}" if base else key
 
 
@@ -384,11 +128,11 @@ class _Walker:
     def match(key: str, props: dict[str, dict]) -> str | None:
         """The schema field a normalised source key stands for, if any."""
         candidates = [key]
-        for prefix in _PREFIXES:
+        for prefix in SPLIT_PREFIXES:
             if key.startswith(prefix) and len(key) > len(prefix):
                 candidates.append(key[len(prefix):])
         for stem in list(candidates):
-            for suffix in _SUFFIXES:
+            for suffix in SPLIT_SUFFIXES:
                 if stem.endswith(suffix) and len(stem) > len(suffix):
                     candidates.append(stem[: -len(suffix)])
         for candidate in candidates:
@@ -464,7 +208,7 @@ class _Walker:
                 else:
                     rows.append({"name": name})
                     if spec is not None:
-                        self.drop(f"{_join(src, '*')}", f"no place for a {type(spec).__name__} value next to a name")
+                        self.drop(f"{join_path(src, '*')}", f"no place for a {type(spec).__name__} value next to a name")
             value, detail = rows, "an object keyed by name, turned into a list"
         if isinstance(value, str) and _kind(items) == "string":
             value, detail = [value], "a single value, turned into a list"
@@ -556,41 +300,41 @@ class _Walker:
                 rest.append((key, item))
             elif target in {t for t, _, _ in chosen}:
                 first = next(k for t, k, _ in chosen if t == target)
-                self.drop(_join(src, key), f"duplicate of {_join(src, first)}, which also maps to {_join(dst, target)}")
+                self.drop(join_path(src, key), f"duplicate of {join_path(src, first)}, which also maps to {join_path(dst, target)}")
             else:
                 chosen.append((target, key, item))
 
         for target, key, item in chosen:
             at = len(self.moves)  # the key's own row goes before the rows of what is inside it
-            ok, placed, detail = self.place(item, props[target], _join(src, key), _join(dst, target), verbose=verbose)
+            ok, placed, detail = self.place(item, props[target], join_path(src, key), join_path(dst, target), verbose=verbose)
             if ok:
                 out[target] = placed
                 if verbose or key != target or detail:
-                    self.moves.insert(at, KeyMove(_join(src, key), _join(dst, target), detail))
+                    self.moves.insert(at, KeyMove(join_path(src, key), join_path(dst, target), detail))
             else:
                 del self.moves[at:]
-                failed[key] = f"it matches {_join(dst, target)}, but {detail}"
+                failed[key] = f"it matches {join_path(dst, target)}, but {detail}"
                 rest.append((key, item))
 
         for key, item in rest:
             if self.hoist(key, item, props, out, src, dst):
                 continue
-            if isinstance(item, dict) and self.search_inside(item, node, out, _join(src, key), dst):
+            if isinstance(item, dict) and self.search_inside(item, node, out, join_path(src, key), dst):
                 continue
             norm = normalise_key(key)
             if extra is True and norm not in out:
                 out[norm] = item
-                self.move(_join(src, key), _join(dst, norm), "not a schema field; kept (this section allows extra fields)")
+                self.move(join_path(src, key), join_path(dst, norm), "not a schema field; kept (this section allows extra fields)")
             elif isinstance(extra, dict) and norm not in out:
-                ok, placed, detail = self.place(item, extra, _join(src, key), _join(dst, norm), verbose=verbose)
+                ok, placed, detail = self.place(item, extra, join_path(src, key), join_path(dst, norm), verbose=verbose)
                 if ok:
                     out[norm] = placed
                     if verbose or key != norm or detail:
-                        self.move(_join(src, key), _join(dst, norm), detail)
+                        self.move(join_path(src, key), join_path(dst, norm), detail)
                 else:
-                    self.drop(_join(src, key), f"{_join(dst, norm) or 'this'} wants a {_kind(self.resolve(extra))}")
+                    self.drop(join_path(src, key), f"{join_path(dst, norm) or 'this'} wants a {_kind(self.resolve(extra))}")
             else:
-                self.drop(_join(src, key), failed.get(key) or self.no_place_reason(item, dst, props))
+                self.drop(join_path(src, key), failed.get(key) or self.no_place_reason(item, dst, props))
         # Schema order, then extras: the mapped document reads like the schema.
         return {**{k: out[k] for k in props if k in out}, **{k: v for k, v in out.items() if k not in props}}
 
@@ -610,19 +354,19 @@ class _Walker:
             if pattern and not re.search(pattern, target):
                 fixed = _quantile_key(target)
                 if fixed is None or not re.search(pattern, fixed):
-                    self.drop(_join(src, key), f"the key does not match {pattern}")
+                    self.drop(join_path(src, key), f"the key does not match {pattern}")
                     continue
                 target = fixed
             if target in out:
-                self.drop(_join(src, key), f"duplicate of {_join(dst, target)}")
+                self.drop(join_path(src, key), f"duplicate of {join_path(dst, target)}")
                 continue
-            ok, placed, detail = self.place(item, values, _join(src, key), _join(dst, target), verbose=False)
+            ok, placed, detail = self.place(item, values, join_path(src, key), join_path(dst, target), verbose=False)
             if not ok:
-                self.drop(_join(src, key), f"{_join(dst, target)} wants a {_kind(self.resolve(values))}")
+                self.drop(join_path(src, key), f"{join_path(dst, target)} wants a {_kind(self.resolve(values))}")
                 continue
             out[target] = placed
             if target != key or detail:
-                self.move(_join(src, key), _join(dst, target), detail)
+                self.move(join_path(src, key), join_path(dst, target), detail)
         return out
 
     def hoist(self, key: str, item: Any, props: dict[str, dict], out: dict, src: str, dst: str) -> bool:
@@ -638,12 +382,12 @@ class _Walker:
             entries = out.get(field_name, {})
             if not known or fits * 2 < len(item) or not isinstance(entries, dict) or str(key) in entries:
                 continue
-            where = _join(_join(dst, field_name), str(key))
+            where = join_path(join_path(dst, field_name), str(key))
             at = len(self.moves)
-            ok, placed, detail = self.place(item, entry, _join(src, key), where, verbose=False)
+            ok, placed, detail = self.place(item, entry, join_path(src, key), where, verbose=False)
             if ok:
                 out[field_name] = {**entries, str(key): placed}
-                self.moves.insert(at, KeyMove(_join(src, key), where, detail or f"moved into {_join(dst, field_name)}"))
+                self.moves.insert(at, KeyMove(join_path(src, key), where, detail or f"moved into {join_path(dst, field_name)}"))
                 return True
             del self.moves[at:]
         for section, child in props.items():
@@ -656,12 +400,12 @@ class _Walker:
             target = self.match(norm, sub)
             if target is None or target in current:
                 continue
-            where = _join(_join(dst, section), target)
+            where = join_path(join_path(dst, section), target)
             at = len(self.moves)
-            ok, placed, detail = self.place(item, sub[target], _join(src, key), where, verbose=True)
+            ok, placed, detail = self.place(item, sub[target], join_path(src, key), where, verbose=True)
             if ok:
                 out[section] = {**current, target: placed}
-                self.moves.insert(at, KeyMove(_join(src, key), where, detail or f"moved into {_join(dst, section)}"))
+                self.moves.insert(at, KeyMove(join_path(src, key), where, detail or f"moved into {join_path(dst, section)}"))
                 return True
             del self.moves[at:]
         return False
@@ -676,11 +420,11 @@ class _Walker:
         for key, value in found.items():
             if key not in out:
                 out[key] = value
-                accepted.append(_join(dst, key))
+                accepted.append(join_path(dst, key))
             elif isinstance(out[key], dict) and isinstance(value, dict):
                 fresh = {k: v for k, v in value.items() if k not in out[key]}
                 out[key] = {**out[key], **fresh}
-                accepted.extend(_join(_join(dst, key), k) for k in fresh)
+                accepted.extend(join_path(join_path(dst, key), k) for k in fresh)
         if not accepted:
             return False
         for move in trial.moves:
@@ -739,101 +483,3 @@ def _date_time(value: Any) -> str | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.isoformat().replace("+00:00", "Z")
-
-
-# --- tracing an LLM's answer back to the source ---------------------------------------------
-
-
-def trace(source: Any, mapped: Any) -> tuple[list[KeyMove], list[DroppedKey], list[str]]:
-    """Where each value of `mapped` came from in `source`, for a mapping we did not make
-    ourselves (the LLM's): values are matched by content (numbers equal, "0.91" equals 0.91,
-    "float" equals "numeric"), keys by name when a value occurs more than once.
-
-    Returns the moves, the source values that appear nowhere in `mapped` (dropped), and the
-    `mapped` values found nowhere in `source`: the ones the LLM added, to be checked."""
-    by_value: dict[Any, list[str]] = {}
-    source_leaves = list(_leaves(source, ""))
-    for path, value in source_leaves:
-        by_value.setdefault(_canon(value), []).append(path)
-    by_key: dict[Any, list[str]] = {}
-    for path, key in _keys(source, ""):
-        by_key.setdefault(_canon(key), []).append(path)
-
-    moves: list[KeyMove] = []
-    used: set[str] = set()
-    added: list[str] = []
-    for path, value in _leaves(mapped, ""):
-        candidates = by_value.get(_canon(value), [])
-        detail = ""
-        if not candidates and isinstance(value, str):
-            candidates, detail = by_key.get(_canon(value), []), "a key in the source"
-        if not candidates:
-            added.append(_wild(path))
-            continue
-        last = normalise_key(_last(path))
-        ranked = sorted(
-            candidates,
-            key=lambda c: (
-                normalise_key(_last(c)) != last and last not in SYNONYMS.get(normalise_key(_last(c)), ()),
-                c in used,
-            ),
-        )
-        chosen = ranked[0]
-        used.add(chosen)
-        moves.append(KeyMove(_wild(chosen), _wild(path), detail))
-    used_wild = {_wild(p) for p in used}
-    dropped = [
-        DroppedKey(_wild(p), "not found in the mapped document")
-        for p, _ in source_leaves
-        if _wild(p) not in used_wild
-    ]
-    return list(dict.fromkeys(moves)), list(dict.fromkeys(dropped)), list(dict.fromkeys(added))
-
-
-def _leaves(value: Any, path: str):
-    # A list of scalars (a curve, a category list) is one value, not many.
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            yield from _leaves(item, _join(path, str(key)))
-    elif isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
-        for i, item in enumerate(value):
-            yield from _leaves(item, f"{path}[{i}]")
-    else:
-        yield path, value
-
-
-def _keys(value: Any, path: str):
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield _join(path, str(key)), key
-            yield from _keys(item, _join(path, str(key)))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _keys(item, f"{path}[{i}]")
-
-
-def _canon(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
-        return ("c", value)
-    number = coerce_number(value) if not isinstance(value, str) or not value.strip().endswith("%") else None
-    if number is not None:
-        return ("n", round(float(number), 9))
-    if isinstance(value, str):
-        norm = normalise_key(value)
-        return ("s", VALUE_SYNONYMS.get(norm, norm) if norm else value)
-    if isinstance(value, list):
-        return ("l", tuple(_canon(item) for item in value))
-    if isinstance(value, dict):
-        return ("d",)
-    return ("o", repr(value))
-
-
-_INDEX = re.compile(r"\[\d+\]")
-
-
-def _wild(path: str) -> str:
-    return _INDEX.sub("[]", path)
-
-
-def _last(path: str) -> str:
-    return re.split(r"[.\[\]]+", path.rstrip("]"))[-1] if path else ""

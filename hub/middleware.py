@@ -5,10 +5,11 @@ from django.http import HttpRequest, HttpResponse
 
 
 class LoginRequiredMiddleware(BaseLoginRequired):
-    """Every page needs a login; the API authenticates itself (session or API key) and
-    answers 401/403 as JSON, and /healthz is for load balancers."""
+    """Every page needs a login (the interactive API docs too); the API and its schema
+    authenticate themselves (session or API key) and answer 401/403 as JSON, and /healthz
+    is for load balancers."""
 
-    open_prefixes = ("/api/", "/healthz", "/static/")
+    open_prefixes = ("/api/v1/", "/api/schema/", "/healthz", "/static/")
 
     def process_view(
         self, request: HttpRequest, view_func: Callable, view_args: list, view_kwargs: dict

@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 from math import sqrt
 from typing import Any
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from groups.models import Membership, ModelGroup, Role
+from groups.selectors import routing_generation
 from inference import aggregates, analytics, stats
 from inference.aggregates import Scored, Totals
 from inference.tables import inference_log_model
@@ -28,6 +30,7 @@ WINDOWS: dict[str, timedelta | None] = {
 }
 WINDOW_LABELS = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "all": "All time"}
 DEFAULT_WINDOW = "7d"
+CACHE_SECONDS = 10  # the page's polling interval
 BUCKETS = {"24h": "hour", "7d": "day", "30d": "day", "all": "day"}
 
 METHOD_NOTES = {
@@ -202,7 +205,6 @@ def window_start(window: str, now: datetime) -> datetime | None:
     return now - span if span else None
 
 
-
 def _memberships(group: ModelGroup) -> list[Membership]:
     order = {Role.CHAMPION: 0, Role.CHALLENGER: 1, Role.SHADOW: 2}
     members = list(group.memberships.select_related("model_version__model"))
@@ -291,19 +293,22 @@ def _compare(champion: MemberStats, challenger: MemberStats) -> bool:
     accuracy = challenger.metrics["accuracy"]
     auc = challenger.metrics["auc"]
     if cc.n and hc.n:
+        difference = accuracy.delta
         if pairs is not None:
+            # On paired rows a prediction is the score's side of 0.5 (the pairs carry scores).
             y, a, b = pairs
-            a_right = [int((s >= 0.5) == bool(t)) for t, s in zip(y, a, strict=True)]
-            b_right = [int((s >= 0.5) == bool(t)) for t, s in zip(y, b, strict=True)]
+            a_right = [(s >= 0.5) == bool(t) for t, s in zip(y, a, strict=True)]
+            b_right = [(s >= 0.5) == bool(t) for t, s in zip(y, b, strict=True)]
             only_a = sum(1 for x, z in zip(a_right, b_right, strict=True) if x and not z)
             only_b = sum(1 for x, z in zip(a_right, b_right, strict=True) if z and not x)
             test = stats.mcnemar(only_a, only_b)
+            difference = (only_b - only_a) / len(y)  # the paired difference the test is about
         else:
             test = stats.two_proportion_z(cc.correct, cc.n, hc.correct, hc.n)
         p1, p2 = cc.correct / cc.n, hc.correct / hc.n
         se = sqrt(p1 * (1 - p1) / cc.n + p2 * (1 - p2) / hc.n)
         more = stats.more_rows_for_se(se, cc.n + hc.n) if se > 0 else stats.more_rows_for_proportions(p1, cc.n, hc.n)
-        accuracy.verdict = stats.verdict(test=test, difference=accuracy.delta, more_rows=more)
+        accuracy.verdict = stats.verdict(test=test, difference=difference, more_rows=more)
     else:
         accuracy.verdict = stats.verdict(test=None, difference=None, more_rows=None)
 
@@ -407,10 +412,28 @@ def _series_charts(
 
 
 def group_comparison(*, group: ModelGroup, window: str = DEFAULT_WINDOW, now: datetime | None = None,
-                     version_ids: Iterable[int] | None = None, with_series: bool = True) -> Comparison:
-    """Every member's numbers in the window, each challenger tested against the champion."""
+                     version_ids: Iterable[int] | None = None, with_series: bool = True,
+                     use_cache: bool = True) -> Comparison:
+    """Every member's numbers in the window, each challenger tested against the champion.
+
+    A live comparison (no `now` given) is kept CACHE_SECONDS in Django's cache: the page
+    polls every 10 s, and any number of viewers then cost one computation per interval.
+    The key carries the routing generation, which every role or weight change bumps, so
+    a promotion shows at once; new rows and feedback show within CACHE_SECONDS (the page
+    says when its numbers were computed).
+    """
+    window_start(window, timezone.now())  # refuse an unknown window before anything else
+    key = None
+    if use_cache and now is None and version_ids is None:
+        key = f"inference:comparison:{group.pk}:{window}:{int(with_series)}:{routing_generation()}"
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
     with aggregates.analytics_reads():
-        return _group_comparison(group, window, now, version_ids, with_series)
+        result = _group_comparison(group, window, now, version_ids, with_series)
+    if key is not None:
+        cache.set(key, result, CACHE_SECONDS)
+    return result
 
 
 def _group_comparison(group: ModelGroup, window: str, now: datetime | None,

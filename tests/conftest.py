@@ -2,6 +2,7 @@ import os
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
 from tests.factories import UserFactory
@@ -27,6 +28,25 @@ def _clean_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _drop_leftover_inference_tables(request):
+    """A transactional test commits its groups' tables, and Django's flush empties only the
+    tables of known models: drop the per-group tables so the next test starts clean."""
+    yield
+    if not {"transactional_db", "live_server", "celery_worker"} & set(request.fixturenames):
+        return
+    from inference.tables import ARCHIVE_PREFIX, TABLE_PREFIX
+
+    with connection.cursor() as cursor:
+        leftovers = [
+            name
+            for name in connection.introspection.table_names(cursor)
+            if name.startswith((TABLE_PREFIX, ARCHIVE_PREFIX))
+        ]
+        for name in leftovers:
+            cursor.execute(f"DROP TABLE {connection.ops.quote_name(name)}")
 
 
 @pytest.fixture

@@ -161,8 +161,9 @@ def main() -> None:
         filters = browser.parse_filters(QueryDict(query), group=group)
         browser.inference_page(group=group, filters=filters)
 
-    timed("comparison 7d, API (no time series)", lambda: comparison.group_comparison(group=group, window="7d", with_series=False), args.repeat)
-    timed("comparison 7d, page (with daily series)", lambda: comparison.group_comparison(group=group, window="7d"), args.repeat)
+    timed("comparison 7d, API (no time series), computed", lambda: comparison.group_comparison(group=group, window="7d", with_series=False, use_cache=False), args.repeat)
+    timed("comparison 7d, page (with daily series), computed", lambda: comparison.group_comparison(group=group, window="7d", use_cache=False), args.repeat)
+    timed("comparison 7d, page, within the 10 s cache (polling)", lambda: comparison.group_comparison(group=group, window="7d"), args.repeat)
     timed("  SQL one scan: GROUP BY (version, day, labels)", in_session(lambda: list(aggregates.bucket_totals_query(model, since, now, "day"))), args.repeat)
     timed("  latency percentiles (both members, one GROUP BY)", in_session(lambda: aggregates.latency_percentiles_by_member(model, since, now)), args.repeat)
     timed("  labelled scores streamed (champion, capped 20k)", in_session(lambda: aggregates.scored_rows(model, versions[0].pk, since, now)), args.repeat)

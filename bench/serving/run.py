@@ -3,7 +3,7 @@
     HUB_VAR_DIR=/tmp/hubvar_serving .venv/bin/python bench/serving/run.py \
         [--database-url postgres://postgres@127.0.0.1:5432/hub_serving_bench] \
         [--redis-url redis://127.0.0.1:6379/5] [--duration 20] [--concurrency 1,8,32] \
-        [--workers 3] [--mlserver-venv /tmp/mlserver-venv]
+        [--workers 2 --threads 8] [--mlserver-venv /tmp/mlserver-venv]
 
 What it does, in one run:
 1. migrates a PostgreSQL database of its own, seeds the demo models and the demo 90/10 group
@@ -395,8 +395,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--concurrency", default="1,8,32")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (2 cores: 3)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2 cores)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker (the INSERT waits on fsync)")
     parser.add_argument("--mlserver-venv", default="/tmp/mlserver-venv")
     parser.add_argument("--mlserver-workers", type=int, default=2)
     parser.add_argument("--floor-iterations", type=int, default=500)

@@ -3,10 +3,18 @@ import pytest
 
 @pytest.mark.django_db
 def test_api_answers_401_in_json_without_a_login(client):
-    response = client.get("/api/schema/")
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
 
     assert response.status_code in (401, 403)
     assert response.json()["message"]
+
+
+@pytest.mark.django_db
+def test_interactive_api_docs_send_anonymous_visitors_to_the_login_page(client):
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
 
 
 @pytest.mark.django_db

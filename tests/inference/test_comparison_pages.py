@@ -132,3 +132,27 @@ def test_live_fragment_of_a_version_in_no_group_says_what_to_do(user_client, fil
     lonely = ModelVersion.objects.create(model=filled[1][0].model, version="9.9")
     html = user_client.get(reverse("inference:version_live", args=[lonely.pk])).content.decode()
     assert "serves in no group yet" in html
+
+
+def test_a_promotion_shows_at_once_although_the_numbers_are_cached(
+    user_client, filled, user, django_capture_on_commit_callbacks
+):
+    group, versions = filled
+    url = reverse("inference:group_compare", args=[group.slug])
+    before = user_client.get(url).content.decode()
+    assert f'data-member="{versions[1].pk}" data-role="challenger"' in before
+    with django_capture_on_commit_callbacks(execute=True):  # the promotion commits
+        group_promote(group=group, model_version=versions[1], actor=user)
+    after = user_client.get(url).content.decode()
+    assert f'data-member="{versions[1].pk}" data-role="champion"' in after
+
+
+def test_live_numbers_are_computed_once_per_polling_interval(filled):
+    from inference import comparison
+
+    group, versions = filled
+    first = comparison.group_comparison(group=group, window="all")
+    fill_rows(group, versions, n=10, seed=77)
+    assert comparison.group_comparison(group=group, window="all").total_requests == first.total_requests
+    fresh = comparison.group_comparison(group=group, window="all", use_cache=False)
+    assert fresh.total_requests == first.total_requests + 10

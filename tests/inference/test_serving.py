@@ -456,3 +456,25 @@ def test_a_retry_racing_the_first_attempt_answers_with_the_row_that_won(client, 
     assert retry.status_code == 200
     assert retry.json() == first
     assert len(log_rows(setup.group)) == 1
+
+
+def test_a_full_batch_at_the_limit_is_answered_and_logged(client, setup, settings):
+    settings.HUB_PREDICT_BATCH_MAX = 1000
+    rows = credit_rows(1000, seed=3)
+    instances = [{"inputs": r, "routing_key": f"applicant-{n}"} for n, r in enumerate(rows)]
+
+    response = post(client, setup.predict_url, {"instances": instances}, setup.key)
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert len(results) == len(log_rows(setup.group)) == 1000
+    shares = {v: sum(r["model"]["id"] == v for r in results) / 1000 for v in (setup.champion.pk, setup.challenger.pk)}
+    assert 0.85 < shares[setup.champion.pk] < 0.95
+
+
+def test_an_override_to_a_missing_version_is_503_and_logs_nothing(client, setup, row, settings):
+    settings.HUB_ROUTING_OVERRIDES = {setup.group.slug: "999999"}
+    response = post(client, setup.predict_url, {"inputs": row}, setup.key)
+    assert response.status_code == 503
+    assert "999999" in response.json()["errors"]["model"][0]
+    assert log_rows(setup.group) == []

@@ -1,4 +1,5 @@
 import pytest
+from django.template.defaultfilters import floatformat
 from django.urls import reverse
 
 from providers.services import provider_check_health
@@ -18,7 +19,7 @@ def test_the_page_lists_connected_providers_with_health_and_models(user_client, 
 
     assert "Prod OpenAI" in html
     assert "healthy" in html
-    assert f"{provider.health_latency_ms:.0f} ms" in html
+    assert f"{floatformat(provider.health_latency_ms, 0)} ms" in html
     assert "gpt-4.1-mini" in html
     assert FAKE_API_KEY not in html
     assert provider.api_key_encrypted not in html

@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 from tests.training.factories import (
     FineTuneJobFactory,
     JobEventFactory,
+    credit_csv,
     credit_group,
     log_decisions,
 )
@@ -108,6 +109,27 @@ def test_train_start_lists_every_problem_and_queues_nothing(live_group):
     assert "hyperparameters.n_estimators: must be at least 1, got -1." in str(caught.value)
     assert "hyperparameters.max_depth: must be a whole number, got 'deep'." in str(caught.value)
     assert FineTuneJob.objects.count() == 0
+
+
+def test_train_start_takes_a_csv_file_for_a_version_to_retrain(live_group, tmp_path):
+    _, champion = live_group
+    path = tmp_path / "applicants.csv"
+    path.write_bytes(credit_csv(rows=150).read())
+
+    call_command(
+        "train_start",
+        "--base-version",
+        str(champion.pk),
+        "--file",
+        str(path),
+        "--label-column",
+        "default",
+        stdout=StringIO(),
+    )
+
+    job = FineTuneJob.objects.get()
+    assert (job.base_version, job.snapshot.row_count) == (champion, 150)
+    assert job.dataset.name == "applicants.csv"
 
 
 def test_train_status_shows_a_jobs_progress_and_events(db):

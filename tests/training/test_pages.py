@@ -51,6 +51,18 @@ def test_the_job_list_filters_by_status_and_paginates(user_client):
     assert len(second.context["page"].object_list) == 3
 
 
+def test_the_job_list_refreshes_itself_while_a_listed_job_runs(user_client):
+    FineTuneJobFactory(status=JobStatus.SUCCEEDED)
+    calm = user_client.get("/training/").content.decode()
+    FineTuneJobFactory(status=JobStatus.RUNNING, progress=30)
+
+    busy = user_client.get("/training/").content.decode()
+    partial = user_client.get("/training/", headers={"HX-Request": "true"}).content.decode()
+
+    assert "every 3s" not in calm and "every 3s" in busy
+    assert partial.lstrip().startswith('<div id="job-table"') and "<html" not in partial
+
+
 def test_an_empty_job_list_says_how_to_start_one(user_client):
     response = user_client.get("/training/")
 

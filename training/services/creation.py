@@ -303,6 +303,10 @@ def job_retry(*, job: FineTuneJob, actor: AbstractBaseUser | None) -> FineTuneJo
         raise TrainingValidationError(
             {"status": [f"Job {job.pk} has no dataset snapshot to retry on."]}
         )
+    if job.base_kind != BaseKind.PRESET and job.base_version_id is None:
+        raise TrainingValidationError(
+            {"base": [f"The base version of job {job.pk} was deleted: start a new job instead."]}
+        )
     retry = FineTuneJob.objects.create(
         base_kind=job.base_kind,
         preset=job.preset,

@@ -8,6 +8,7 @@ key (revoke, scope) forgets its cache entry on commit.
 
 import hashlib
 import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -152,8 +153,17 @@ def _grant_for(digest: str) -> ApiKeyGrant | None:
     return grant
 
 
+_touched_at: dict[int, float] = {}  # key id -> monotonic time this process last touched it
+
+
 def _touch(grant: ApiKeyGrant) -> None:
-    # last_used_at at most once a minute per key: a write per request would cost the hot path.
+    # last_used_at at most once a minute per key: a write per request would cost the hot
+    # path. The process remembers its own last touch, so a typical request makes no cache
+    # call here at all; the shared cache then dedupes across processes.
+    now = time.monotonic()
+    if now - _touched_at.get(grant.id, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
+        return
+    _touched_at[grant.id] = now
     if cache.add(f"groups:apikey-used:{grant.id}", 1, LAST_USED_EVERY_SECONDS):
         ApiKey.objects.filter(pk=grant.id).update(last_used_at=timezone.now())
 

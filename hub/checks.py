@@ -43,3 +43,22 @@ def check_production_services(**kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+@register()
+def check_routing_overrides(**kwargs) -> list[Error]:
+    bad = {
+        slug: value
+        for slug, value in settings.HUB_ROUTING_OVERRIDES.items()
+        if not str(value).strip().isdigit()
+    }
+    if not bad:
+        return []
+    return [
+        Error(
+            f"HUB_ROUTING_OVERRIDES has values that are not model version ids: {bad}.",
+            hint="Write it as group-slug=<version id>, comma-separated, e.g. "
+            "HUB_ROUTING_OVERRIDES=live-credit-scoring=12.",
+            id="hub.E004",
+        )
+    ]

@@ -31,7 +31,7 @@ def _clean_cache():
 
 
 @pytest.fixture(autouse=True)
-def _drop_leftover_inference_tables(request):
+def _drop_leftover_inference_tables(request, django_db_blocker):
     """A transactional test commits its groups' tables, and Django's flush empties only the
     tables of known models: drop the per-group tables so the next test starts clean."""
     yield
@@ -39,7 +39,8 @@ def _drop_leftover_inference_tables(request):
         return
     from inference.tables import ARCHIVE_PREFIX, TABLE_PREFIX
 
-    with connection.cursor() as cursor:
+    # This autouse fixture is torn down after the database fixtures have blocked access again.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
         leftovers = [
             name
             for name in connection.introspection.table_names(cursor)

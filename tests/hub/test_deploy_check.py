@@ -49,3 +49,14 @@ def test_deploy_check_fails_without_redis_in_production():
 
     assert result.returncode != 0
     assert "hub.E003" in result.stderr
+
+
+def test_a_routing_override_that_is_not_a_version_id_stops_start_up():
+    result = run_deploy_check(
+        **PRODUCTION,
+        HUB_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        HUB_ROUTING_OVERRIDES="live-credit-scoring=latest",
+    )
+
+    assert result.returncode != 0
+    assert "hub.E004" in result.stderr

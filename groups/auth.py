@@ -153,17 +153,17 @@ def _grant_for(digest: str) -> ApiKeyGrant | None:
     return grant
 
 
-_touched_at: dict[int, float] = {}  # key id -> monotonic time this process last touched it
+_touched_at: dict[str, float] = {}  # key hash -> monotonic time this process last touched it
 
 
-def _touch(grant: ApiKeyGrant) -> None:
+def _touch(grant: ApiKeyGrant, digest: str) -> None:
     # last_used_at at most once a minute per key: a write per request would cost the hot
     # path. The process remembers its own last touch, so a typical request makes no cache
     # call here at all; the shared cache then dedupes across processes.
     now = time.monotonic()
-    if now - _touched_at.get(grant.id, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
+    if now - _touched_at.get(digest, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
         return
-    _touched_at[grant.id] = now
+    _touched_at[digest] = now
     if cache.add(f"groups:apikey-used:{grant.id}", 1, LAST_USED_EVERY_SECONDS):
         ApiKey.objects.filter(pk=grant.id).update(last_used_at=timezone.now())
 
@@ -188,10 +188,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         token = token.strip()
         if not token or " " in token:
             raise exceptions.AuthenticationFailed("Send the key as 'Authorization: Bearer <key>'.")
-        grant = _grant_for(key_hash(token))
+        digest = key_hash(token)
+        grant = _grant_for(digest)
         if grant is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
-        _touch(grant)
+        _touch(grant, digest)
         return ApiKeyPrincipal(grant), grant
 
     def authenticate_header(self, request: Request) -> str:

@@ -111,6 +111,32 @@ def _snapshot(group: ModelGroup) -> list[dict[str, Any]]:
     ]
 
 
+def _audit_record(
+    group: ModelGroup,
+    *,
+    action: str,
+    actor: Any,
+    reason: str,
+    before: list[dict[str, Any]] | None = None,
+    from_version_id: int | None = None,
+    to_version_id: int | None = None,
+) -> RoleChange:
+    """Every change of roles or weights ends here: the audit row (weights before and
+    after) and the routing cache invalidated on commit, so neither can be forgotten."""
+    change = RoleChange.objects.create(
+        group=group,
+        action=action,
+        actor=actor,
+        from_version_id=from_version_id,
+        to_version_id=to_version_id,
+        weights_before=before if before is not None else [],
+        weights_after=_snapshot(group),
+        reason=reason,
+    )
+    routing_invalidate()
+    return change
+
+
 def _locked(group: ModelGroup) -> tuple[ModelGroup, list[Membership]]:
     """The group and its memberships, locked until the transaction ends.
 
@@ -227,15 +253,13 @@ def group_create(
         Membership(group=group, model_version=m.model_version, role=m.role, weight=m.weight)
         for m in members
     )
-    RoleChange.objects.create(
-        group=group,
+    _audit_record(
+        group,
         action=RoleChangeAction.CREATE,
         actor=created_by,
-        to_version=champion.model_version if champion else None,
-        weights_after=_snapshot(group),
+        to_version_id=champion.model_version.pk if champion else None,
         reason="Group created.",
     )
-    routing_invalidate()
     return group
 
 
@@ -384,16 +408,14 @@ def membership_add(
     membership = Membership.objects.create(
         group=locked, model_version=model_version, role=role, weight=weight
     )
-    RoleChange.objects.create(
-        group=locked,
+    _audit_record(
+        locked,
         action=RoleChangeAction.MEMBER_ADD,
         actor=actor,
-        to_version=model_version,
-        weights_before=before,
-        weights_after=_snapshot(locked),
+        before=before,
+        to_version_id=model_version.pk,
         reason=reason,
     )
-    routing_invalidate()
     return membership
 
 
@@ -439,18 +461,15 @@ def group_promote(
     _check([MemberSpec(m.model_version, *changes[m.model_version_id]) for m in memberships], locked)
     before = _snapshot(locked)
     _save_weights(memberships, changes)
-    change = RoleChange.objects.create(
-        group=locked,
+    return _audit_record(
+        locked,
         action=RoleChangeAction.PROMOTE,
         actor=actor,
-        from_version=former.model_version if former else None,
-        to_version=model_version,
-        weights_before=before,
-        weights_after=_snapshot(locked),
+        before=before,
+        from_version_id=former.model_version_id if former else None,
+        to_version_id=model_version.pk,
         reason=reason,
     )
-    routing_invalidate()
-    return change
 
 
 @transaction.atomic
@@ -489,18 +508,15 @@ def group_set_traffic(
     before = _snapshot(locked)
     _save_weights(memberships, changes)
     champion = next((m for m in memberships if m.role == Role.CHAMPION), None)
-    change = RoleChange.objects.create(
-        group=locked,
+    return _audit_record(
+        locked,
         action=RoleChangeAction.SET_TRAFFIC,
         actor=actor,
-        from_version=champion.model_version if champion else None,
-        to_version=champion.model_version if champion else None,
-        weights_before=before,
-        weights_after=_snapshot(locked),
+        before=before,
+        from_version_id=champion.model_version_id if champion else None,
+        to_version_id=champion.model_version_id if champion else None,
         reason=reason,
     )
-    routing_invalidate()
-    return change
 
 
 @transaction.atomic
@@ -545,18 +561,16 @@ def group_rollback(
     before = _snapshot(locked)
     current_champion = next((m for m in memberships if m.role == Role.CHAMPION), None)
     _save_weights(memberships, changes)
-    change = RoleChange.objects.create(
-        group=locked,
+    change = _audit_record(
+        locked,
         action=RoleChangeAction.ROLLBACK,
         actor=actor,
-        from_version=current_champion.model_version if current_champion else None,
+        before=before,
+        from_version_id=current_champion.model_version_id if current_champion else None,
         to_version_id=champion_id,
-        weights_before=before,
-        weights_after=_snapshot(locked),
         reason=reason
         or f"Rolled back the promotion of {promotion.created_at:%Y-%m-%d %H:%M:%S} UTC.",
     )
     promotion.rolled_back_by = change
     promotion.save(update_fields=["rolled_back_by"])
-    routing_invalidate()
     return change

@@ -23,6 +23,20 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    # Ids are reused between tests (rolled back or flushed): no per-process cache of
+    # routing tables, versions, predictors or explainers may outlive its test.
+    from groups.selectors import routing_cache_clear
+    from inference.serving import serving_cache_clear
+
+    serving_cache_clear()
+    routing_cache_clear()
+    yield
+    serving_cache_clear()
+    routing_cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     # With REDIS_URL set the cache outlives a test; every test starts from an empty one.
     cache.clear()

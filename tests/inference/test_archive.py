@@ -7,22 +7,14 @@ import json
 import pytest
 from django.urls import reverse
 
-from groups.selectors import routing_cache_clear
 from groups.services import group_delete
-from inference import serving, tables
+from inference import tables
 from inference.models import ArchivedInferenceTable
 from tests.inference.serving_factories import credit_rows, post, serving_group
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_caches():
-    serving.serving_cache_clear()
-    routing_cache_clear()
-    yield
-    serving.serving_cache_clear()
-    routing_cache_clear()
 
 
 @pytest.fixture

@@ -6,21 +6,13 @@ import pytest
 from django.utils import timezone
 
 from groups.models import Membership, ModelGroup
-from groups.selectors import routing_cache_clear
-from inference import serving, tables
+from inference import tables
 from inference.demo import DEMO_GROUP_NAME, demo_traffic_seed
 from registry.demo import CREDIT_FEATURES, demo_models_seed
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_caches():
-    serving.serving_cache_clear()
-    routing_cache_clear()
-    yield
-    serving.serving_cache_clear()
-    routing_cache_clear()
 
 
 def test_demo_traffic_fills_the_live_group_through_the_serving_path(user):

@@ -5,20 +5,11 @@ import uuid
 import pytest
 
 from groups.auth import api_key_create
-from groups.selectors import routing_cache_clear
-from inference import serving
 from tests.inference.serving_factories import credit_rows, log_rows, post, serving_group
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_caches():
-    serving.serving_cache_clear()
-    routing_cache_clear()
-    yield
-    serving.serving_cache_clear()
-    routing_cache_clear()
 
 
 def _predict(client, setup, count: int = 1) -> list[str]:

@@ -29,14 +29,6 @@ from tests.registry.factories import RegisteredModelFactory, minimal_metadata
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_caches():
-    # Ids are reused between tests (rolled back); a process cache must not outlive them.
-    serving.serving_cache_clear()
-    routing_cache_clear()
-    yield
-    serving.serving_cache_clear()
-    routing_cache_clear()
 
 
 @pytest.fixture

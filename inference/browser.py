@@ -6,8 +6,6 @@ while someone pages never shift or repeat what they see.
 """
 
 import base64
-import csv
-import json
 import math
 import re
 import uuid
@@ -23,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 from groups.models import ModelGroup, Role
 from inference.aggregates import NEGATIVE_OUTCOME, POSITIVE_OUTCOME
 from inference.comparison import WINDOWS
+from inference.csv_stream import csv_stream
 from inference.tables import inference_log_model
 
 PAGE_SIZE = 50
@@ -318,32 +317,19 @@ CSV_FIXED = [
 ]
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, dict | list | bool) or value is None:
-        return "" if value is None else json.dumps(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
 def csv_lines(*, group: ModelGroup, filters: InferenceFilters, chunk_size: int = 2000) -> Iterator[str]:
     """The filtered rows as CSV lines, newest first, streamed from a server-side cursor
     (inputs flattened one column per group feature; anything else stays in `inputs`)."""
     features = list(group.features or [])
-    writer = csv.writer(_Echo())
-    yield writer.writerow([*CSV_FIXED, *features, "other_inputs"])
     rows = filters.apply(inference_rows(group)).order_by("-created_at", "-id")
-    for row in rows.iterator(chunk_size=chunk_size):
-        inputs = dict(row.inputs or {})
-        flat = [_cell(inputs.pop(f, None)) for f in features]
-        yield writer.writerow(
-            [_cell(getattr(row, c)) for c in CSV_FIXED] + flat + [json.dumps(inputs) if inputs else ""]
-        )
+
+    def flattened() -> Iterator[list[Any]]:
+        for row in rows.iterator(chunk_size=chunk_size):
+            inputs = dict(row.inputs or {})
+            flat = [inputs.pop(feature, None) for feature in features]
+            yield [getattr(row, c) for c in CSV_FIXED] + flat + [inputs or None]
+
+    return csv_stream([*CSV_FIXED, *features, "other_inputs"], flattened())
 
 
 def csv_filename(group: ModelGroup, now: datetime | None = None) -> str:

@@ -62,6 +62,9 @@ def _drop_leftover_inference_tables(request, django_db_blocker):
         ]
         for name in leftovers:
             cursor.execute(f"DROP TABLE {connection.ops.quote_name(name)}")
+    # Opened after pytest-django let go of the database: left open, it would stop the test
+    # database from being dropped at the end of the session.
+    connection.close()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ request either sees the configuration it read in full, old or new, never a mix: 
 is built from one query and replaced whole.
 """
 
+import json
 import random
 import time
 from dataclasses import dataclass, replace
@@ -241,3 +242,19 @@ def group_example_inputs(*, group: ModelGroup) -> dict[str, object]:
         name: _example_value(specs.get(name, {}), summaries.get(name, {}))
         for name in group.features
     }
+
+
+def group_curl_example(*, group: ModelGroup, endpoint: str) -> str:
+    """A ready-to-copy curl call of the group's predict endpoint with every feature filled in."""
+    body = {
+        "inputs": group_example_inputs(group=group),
+        "routing_key": "applicant-123",
+        "explain": True,
+    }
+    return (
+        f"curl -X POST {endpoint} \\\n"
+        '  -H "Authorization: Bearer <your key>" \\\n'
+        '  -H "Content-Type: application/json" \\\n'
+        # Single-quoted for the shell: a quote inside the JSON closes, escapes and reopens.
+        "  -d '" + json.dumps(body, indent=2).replace("'", "'\\''") + "'"
+    )

@@ -1,4 +1,3 @@
-import json
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -17,7 +16,7 @@ from groups.forms import (
 )
 from groups.models import ModelGroup
 from groups.selectors import (
-    group_example_inputs,
+    group_curl_example,
     group_last_promotion,
     group_list_page,
     group_members,
@@ -77,18 +76,7 @@ def group_create_view(request: HttpRequest) -> HttpResponse:
 def _overview(request: HttpRequest, group: ModelGroup, **extra) -> dict:
     members = group_members(group=group)
     endpoint = request.build_absolute_uri(f"/api/v1/groups/{group.slug}/predict")
-    body = {
-        "inputs": group_example_inputs(group=group),
-        "routing_key": "applicant-123",
-        "explain": True,
-    }
-    curl = (
-        f"curl -X POST {endpoint} \\\n"
-        '  -H "Authorization: Bearer <your key>" \\\n'
-        '  -H "Content-Type: application/json" \\\n'
-        # Single-quoted for the shell: a quote inside the JSON closes, escapes and reopens.
-        "  -d '" + json.dumps(body, indent=2).replace("'", "'\\''") + "'"
-    )
+    curl = group_curl_example(group=group, endpoint=endpoint)
     context = {
         "group": group,
         "active_tab": "overview",

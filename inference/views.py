@@ -7,6 +7,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
 from groups.models import ModelGroup, RoleChange
+from groups.selectors import group_curl_example
 from inference import browser, comparison
 from registry.models import ModelVersion
 
@@ -29,11 +30,6 @@ def _endpoint(request: HttpRequest, group: ModelGroup, path: str) -> str:
     return request.build_absolute_uri(f"/api/v1/groups/{group.slug}/{path}")
 
 
-def _example_inputs(group: ModelGroup) -> str:
-    features = list(group.features or [])[:3] or ["feature"]
-    return ", ".join(f'"{name}": 1.0' for name in features)
-
-
 @require_GET
 def group_compare(request: HttpRequest, slug: str) -> HttpResponse:
     group = _group(slug)
@@ -53,7 +49,7 @@ def group_compare(request: HttpRequest, slug: str) -> HttpResponse:
         "method_notes": comparison.METHOD_NOTES,
         "predict_url": _endpoint(request, group, "predict"),
         "feedback_url": _endpoint(request, group, "feedback"),
-        "example_inputs": _example_inputs(group),
+        "curl": group_curl_example(group=group, endpoint=_endpoint(request, group, "predict")),
     }
     template = "inference/compare.html#panel" if request.htmx else "inference/compare.html"
     return render(request, template, context)
@@ -83,7 +79,7 @@ def group_inferences(request: HttpRequest, slug: str) -> HttpResponse:
             "windows": comparison.WINDOW_LABELS,
             "version_labels": _version_labels(group),
             "predict_url": _endpoint(request, group, "predict"),
-            "example_inputs": _example_inputs(group),
+            "curl": group_curl_example(group=group, endpoint=_endpoint(request, group, "predict")),
         }
     )
     template = "inference/inferences.html#results" if request.htmx else "inference/inferences.html"

@@ -74,6 +74,17 @@ def test_a_group_without_traffic_says_how_to_send_some(user_client):
     assert f"/api/v1/groups/{group.slug}/predict" in html
 
 
+def test_the_no_traffic_curl_example_fills_in_every_feature_of_the_group(user_client):
+    group, _ = make_group(name="Quiet")
+    group.features = [*group.features, "loan_amount", "employment_years"]
+    group.save(update_fields=["features"])
+    html = user_client.get(reverse("inference:group_compare", args=[group.slug])).content.decode()
+
+    assert group.features
+    for feature in group.features:
+        assert f"&quot;{feature}&quot;:" in html
+
+
 def test_a_challenger_without_outcomes_shows_the_feedback_example(user_client):
     group, versions = make_group(name="Unlabelled")
     fill_rows(group, versions, n=100, labelled_share=0.0, shares=(0.5, 0.5))

@@ -1,6 +1,7 @@
 from datetime import datetime
 
 from groups.models import ModelGroup
+from hub.models import WorkerHeartbeat
 from inference.selectors import predictions_since
 from registry.models import RegisteredModel
 from training.models import FineTuneJob, JobStatus
@@ -15,3 +16,7 @@ def dashboard_counts(*, since: datetime) -> dict[str, int]:
             status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
         ).count(),
     }
+
+
+def worker_last_seen() -> WorkerHeartbeat | None:
+    return WorkerHeartbeat.objects.order_by("-seen_at").first()

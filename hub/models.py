@@ -2,8 +2,8 @@ from django.db import models
 
 
 class WorkerHeartbeat(models.Model):
-    """Last time each Celery worker ran the beat's heartbeat task: shows ops that the
-    worker and beat are alive (the dashboard and /healthz report it)."""
+    """Last time each Celery worker ran the beat's heartbeat task: the dashboard shows
+    ops whether a worker and beat are alive (training stalls without them)."""
 
     hostname = models.CharField(max_length=255, unique=True)
     seen_at = models.DateTimeField()

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from hub.dashboard import dashboard_counts
+from hub.dashboard import dashboard_counts, worker_last_seen
 from hub.health import component_status
 
 
@@ -25,4 +25,5 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - timedelta(hours=24)
-    return render(request, "hub/dashboard.html", {"counts": dashboard_counts(since=since)})
+    context = {"counts": dashboard_counts(since=since), "worker": worker_last_seen()}
+    return render(request, "hub/dashboard.html", context)

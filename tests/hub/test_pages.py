@@ -70,3 +70,22 @@ def test_dashboard_counts_what_is_in_the_database(user_client):
     assert response.context["counts"] == {
         "models": 2, "groups": 1, "predictions_24h": 2, "running_jobs": 1,
     }
+
+
+@pytest.mark.django_db
+def test_dashboard_says_when_no_worker_has_reported(user_client):
+    html = user_client.get("/").content.decode()
+
+    assert "No Celery worker has reported yet" in html
+
+
+@pytest.mark.django_db
+def test_dashboard_shows_the_worker_that_reported_last(user_client):
+    from hub.services import worker_heartbeat_record
+
+    worker_heartbeat_record(hostname="celery@box-1")
+
+    html = user_client.get("/").content.decode()
+
+    assert "celery@box-1" in html
+    assert "No Celery worker has reported yet" not in html

@@ -78,13 +78,9 @@ class PredictApi(_ApiKeyView):
         request_id = serializers.UUIDField(required=False, allow_null=True, default=None)
         explain = serializers.BooleanField(required=False, default=True)
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(InstanceSerializer):
+        # One instance's fields (inputs optional here), or a batch in `instances`.
         inputs = serializers.JSONField(required=False)
-        routing_key = serializers.CharField(
-            required=False, allow_blank=True, allow_null=True, max_length=200, default=""
-        )
-        request_id = serializers.UUIDField(required=False, allow_null=True, default=None)
-        explain = serializers.BooleanField(required=False, default=True)
         instances = serializers.ListField(child=serializers.DictField(), required=False)
 
         def validate(self, attrs: dict) -> dict:

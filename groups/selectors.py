@@ -128,9 +128,13 @@ def _with_override(table: RoutingTable) -> RoutingTable:
     return replace(table, members=(member,))
 
 
-def routing_table(slug: str) -> RoutingTable | None:
-    """The group's routing configuration, or None for an unknown group (cached per process)."""
-    generation = routing_generation()
+def routing_table(slug: str, *, generation: int | None = None) -> RoutingTable | None:
+    """The group's routing configuration, or None for an unknown group (cached per process).
+
+    `generation`: the routing generation when the caller already read it in this request
+    (the API key lookup reads both in one round trip); otherwise it is read here."""
+    if generation is None:
+        generation = routing_generation()
     now = time.monotonic()
     held = _tables.get(slug)
     fresh = held is not None and held[0] == generation

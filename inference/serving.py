@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from groups.routing import CHAMPION, SHADOW, NoRoute, RouteMember, choose
@@ -206,12 +206,17 @@ def predict_one(
 
 
 def predict_batch(
-    *, slug: str, instances: Sequence[PredictRequest], batch: bool = True
+    *,
+    slug: str,
+    instances: Sequence[PredictRequest],
+    batch: bool = True,
+    routing_generation: int | None = None,
 ) -> list[dict[str, Any]]:
     """Predict many instances (each routed on its own), log them in one bulk INSERT, and
-    return the answers in order. Any invalid instance refuses the whole batch (400)."""
+    return the answers in order. Any invalid instance refuses the whole batch (400).
+    `routing_generation`: as read by the caller in this request (groups.selectors)."""
     started = time.perf_counter()
-    table = routing_table(slug)
+    table = routing_table(slug, generation=routing_generation)
     if table is None:
         raise GroupNotFound(f"No group '{slug}'.", {"group": [f"No group '{slug}'."]})
     champion = _champion(table)
@@ -390,18 +395,12 @@ def _insert(table: RoutingTable, pending: list[_Pending], logged: dict[uuid.UUID
     request logged meanwhile (a concurrent retry) answers with that logged row instead."""
     if not pending:
         return
-    model = tables.inference_log_model(table.table_name)
     now = timezone.now()
     for item in pending:
         item.created_at = item.request.logged_at or now
     try:
         with _savepoint_if_nested():
-            if len(pending) == 1:
-                model.objects.create(**_row_fields(table, pending[0], now))
-            else:
-                model.objects.bulk_create(
-                    [model(**_row_fields(table, item, now)) for item in pending]
-                )
+            log_insert(table.table_name, [_row_fields(table, item, now) for item in pending])
         return
     except IntegrityError:
         pass
@@ -410,7 +409,46 @@ def _insert(table: RoutingTable, pending: list[_Pending], logged: dict[uuid.UUID
     logged.update(_logged_answers(table, retried))
     rest = [item for item in pending if item.request_id not in logged]
     if rest:
-        model.objects.bulk_create([model(**_row_fields(table, item, now)) for item in rest])
+        log_insert(table.table_name, [_row_fields(table, item, now) for item in rest])
+
+
+_LOG_COLUMNS = (
+    "request_id",
+    "model_version_id",
+    "role",
+    "routing_key",
+    "inputs",
+    "prediction",
+    "score",
+    "explanation",
+    "base_value",
+    "latency_ms",
+    "fallback",
+    "error",
+    "created_at",
+)
+
+
+def log_insert(table_name: str, rows: list[dict[str, Any]], *, ignore_conflicts: bool = False) -> None:
+    """INSERT log rows (as `_row_fields` makes them) in as few statements as the database
+    takes, without building model instances: the ORM's per-row machinery cost more CPU than
+    the statement itself (bench/serving). Each value is adapted by its model field's own
+    get_db_prep_save, as the ORM would (jsonb on PostgreSQL, text on SQLite)."""
+    model = tables.inference_log_model(table_name)
+    fields = [model._meta.get_field(name) for name in _LOG_COLUMNS]
+    quote = connection.ops.quote_name
+    head = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) VALUES "
+    )
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    size = max(1, connection.ops.bulk_batch_size(fields, rows))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            params = [f.get_db_prep_save(row[f.name], connection) for row in chunk for f in fields]
+            cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
 
 
 def _savepoint_if_nested() -> AbstractContextManager:
@@ -489,7 +527,6 @@ def _serve_shadows(table: RoutingTable, served: list[_Pending]) -> None:
     shadows = [m for m in table.members if m.role == SHADOW]
     if not shadows or not served:
         return
-    model = tables.inference_log_model(table.table_name)
     for shadow in shadows:
         try:
             started = time.perf_counter()
@@ -508,9 +545,8 @@ def _serve_shadows(table: RoutingTable, served: list[_Pending]) -> None:
             for item in items:
                 item.latency_ms = elapsed_ms / len(items)
             with _savepoint_if_nested():
-                model.objects.bulk_create(
-                    [model(**_row_fields(table, item, now)) for item in items],
-                    ignore_conflicts=True,
+                log_insert(
+                    table.table_name, [_row_fields(table, item, now) for item in items], ignore_conflicts=True
                 )
         except Exception:
             # A shadow never fails the request it shadows.

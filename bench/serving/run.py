@@ -139,7 +139,7 @@ def _floor(versions: dict, rows: list[dict], iterations: int) -> dict[str, float
     from django.db import connection
 
     from groups.models import ModelGroup
-    from inference import explain, serving, tables
+    from inference import explain, serving
     from inference.demo import DEMO_GROUP_NAME
     from registry.predictors import predictor_for
 
@@ -158,7 +158,6 @@ def _floor(versions: dict, rows: list[dict], iterations: int) -> dict[str, float
         serving.predict_one(slug=group.slug, inputs=row)
         if i >= 20:
             timings["service (route+predict+SHAP+INSERT)"].append(time.perf_counter() - start)
-    model = tables.inference_log_model(group.table_name)
     for label, kind in (("1.2", "logistic"), ("1.3", "gradient boosting")):
         version = versions[label]
         predictor = predictor_for(version)
@@ -177,17 +176,25 @@ def _floor(versions: dict, rows: list[dict], iterations: int) -> dict[str, float
 
     for i in range(iterations):
         start = time.perf_counter()
-        model.objects.create(
-            request_id=uuid.uuid4(),
-            model_version_id=versions["1.2"].pk,
-            role="champion",
-            inputs=rows[i % len(rows)],
-            prediction=0,
-            score=0.1,
-            explanation={"income": 0.1},
-            base_value=-1.0,
-            latency_ms=1.0,
-            created_at=timezone.now(),
+        serving.log_insert(
+            group.table_name,
+            [
+                {
+                    "request_id": uuid.uuid4(),
+                    "model_version_id": versions["1.2"].pk,
+                    "role": "champion",
+                    "routing_key": "",
+                    "inputs": rows[i % len(rows)],
+                    "prediction": 0,
+                    "score": 0.1,
+                    "explanation": {"income": 0.1},
+                    "base_value": -1.0,
+                    "latency_ms": 1.0,
+                    "fallback": False,
+                    "error": "",
+                    "created_at": timezone.now(),
+                }
+            ],
         )
         timings["INSERT"].append(time.perf_counter() - start)
     connection.close()

@@ -390,6 +390,37 @@ def test_a_warm_prediction_makes_one_database_query_the_insert(client, setup, ro
     assert _statements(captured) == ["INSERT"]
 
 
+def test_a_warm_prediction_makes_one_cache_read_for_its_key_and_the_routing_generation(
+    client, setup, row, monkeypatch
+):
+    from django.core.cache import caches
+
+    _warm_up(client, setup, row)
+    backend = caches["default"]
+    calls: list[str] = []
+    depth = [0]  # local memory's get_many calls its own get: count the outer call only
+
+    def spy(name, original):
+        def call(*args, **kwargs):
+            if not depth[0]:
+                calls.append(name)
+            depth[0] += 1
+            try:
+                return original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+
+        return call
+
+    for name in ("get", "get_many", "set", "add", "incr", "delete", "has_key"):
+        monkeypatch.setattr(backend, name, spy(name, getattr(backend, name)))
+
+    response = post(client, setup.predict_url, {"inputs": row}, setup.key)
+
+    assert response.status_code == 200
+    assert calls == ["get_many"]
+
+
 def test_a_client_request_id_adds_one_indexed_lookup(client, setup, row):
     _warm_up(client, setup, row)
 

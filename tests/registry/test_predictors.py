@@ -125,3 +125,49 @@ def test_regression_predictor_returns_the_value_as_label_and_score():
     (prediction,) = predictor_for(version).predict([{"x1": 2, "x2": 4}])
     assert prediction.label == pytest.approx(7.0)
     assert prediction.score == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "tree"])
+def test_numeric_models_serve_float_arrays_with_the_dataframe_answers_and_no_warning(kind):
+    import warnings
+
+    version = SklearnVersionFactory(estimator=kind)
+    estimator, _, X_test, _ = fitted_estimator(kind)
+    predictor = predictor_for(version)
+    rows = X_test.head(50).to_dict(orient="records")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "X does not have valid feature names"
+        predictions = predictor.predict(rows)
+    assert predictor.serves_arrays
+    # What the fitted estimator answers on a DataFrame, to the last bits (a DataFrame's
+    # column-major memory may sum a dot product in another order).
+    expected = estimator.predict_proba(X_test.head(50))[:, 1]
+    assert [p.score for p in predictions] == pytest.approx(list(expected), rel=1e-12, abs=1e-15)
+    assert [p.label for p in predictions] == list(estimator.predict(X_test.head(50)))
+
+
+def test_a_pipeline_that_selects_columns_by_name_is_served_a_dataframe():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from registry.artifacts import artifact_dump
+    from registry.services import model_version_register
+    from tests.registry.factories import RegisteredModelFactory
+
+    _, X_train, X_test, _ = fitted_estimator()
+    y_train = (X_train["debt_ratio"] > X_train["debt_ratio"].median()).astype(int)
+    estimator = Pipeline([
+        ("columns", ColumnTransformer([("scale", StandardScaler(), ["debt_ratio", "income"])])),
+        ("model", LogisticRegression()),
+    ]).fit(X_train, y_train)
+    version = model_version_register(
+        model=RegisteredModelFactory(), version="1.0", flavor=Flavor.SKLEARN,
+        metadata={"features": [{"name": n, "type": "numeric"} for n in CREDIT_FEATURES], "metrics": {"auc": 0.5}},
+        artifact=artifact_dump(estimator),
+    )
+    predictor = predictor_for(version)
+    predictions = predictor.predict(X_test.head(20).to_dict(orient="records"))
+    assert not predictor.serves_arrays  # without names the ColumnTransformer cannot pick its columns
+    assert [p.score for p in predictions] == list(estimator.predict_proba(X_test.head(20))[:, 1])

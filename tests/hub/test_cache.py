@@ -1,0 +1,35 @@
+"""The Redis cache backend (production): Django's, keeping one redis-py client per pool."""
+
+import threading
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+
+from hub.cache import HubRedisCache
+
+pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="the Redis cache is configured with REDIS_URL")
+
+
+def test_production_settings_use_the_client_keeping_backend():
+    assert settings.CACHES["default"]["BACKEND"] == "hub.cache.HubRedisCache"
+    cache.set("test-cache-round-trip", {"a": 1}, 30)
+    assert cache.get("test-cache-round-trip") == {"a": 1}
+
+
+def test_one_client_serves_every_call_and_every_thread():
+    backend = HubRedisCache(settings.REDIS_URL, {"KEY_PREFIX": "test-cache"})
+    client = backend._cache.get_client()
+    assert backend._cache.get_client() is client
+    assert backend._cache.get_client(write=True) is client  # one server: one pool, one client
+
+    def write(n: int) -> None:
+        backend.set(f"k{n}", n, 30)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert backend.get_many([f"k{n}" for n in range(8)]) == {f"k{n}": n for n in range(8)}
+    backend.delete_many([f"k{n}" for n in range(8)])

@@ -22,3 +22,12 @@ app.conf.beat_schedule.update(
         "training-poll-provider-jobs": {"task": "training.jobs_poll_external", "schedule": 20.0},
     }
 )
+
+# Inference: roll up every group's closed hours for the comparison (inference/rollup.py).
+# Every minute: a new hour is rolled up soon after it closes, and feedback on old rows is
+# read raw for at most about a minute before its hours are rolled up again.
+app.conf.beat_schedule.update(
+    {
+        "inference-rollups-refresh": {"task": "inference.rollups_refresh", "schedule": 60.0},
+    }
+)

@@ -1,13 +1,15 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from inference.archive import archived_table_csv, archived_table_drop
-from inference.models import ArchivedInferenceTable
+from inference.models import ArchivedInferenceTable, RollupDirtyHour, RollupState
+from inference.rollup import rollup_reset
 
 
 @admin.register(ArchivedInferenceTable)
@@ -70,3 +72,56 @@ class ArchivedInferenceTableAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ArchivedInferenceTable]) -> None:
         for archived in queryset:
             archived_table_drop(archived=archived)
+
+
+@admin.register(RollupState)
+class RollupStateAdmin(admin.ModelAdmin):
+    """How far each group's log is rolled up for the comparison (beat refreshes every
+    minute). Rows loaded into or removed from a log behind the application's back need a
+    rebuild; the comparison stays exact meanwhile, read from the log."""
+
+    list_display = ["group", "rolled_until", "refreshed_at", "dirty_hours"]
+    list_select_related = ["group"]
+    search_fields = ["group__name", "group__slug"]
+    readonly_fields = ["group", "rolled_until", "refreshed_at"]
+    actions = ["rebuild"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RollupState]:
+        dirty = (
+            RollupDirtyHour.objects.filter(group_id=OuterRef("group_id"))
+            .values("group_id")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(
+            dirty=Coalesce(Subquery(dirty, output_field=IntegerField()), 0)
+        )
+
+    @admin.display(description="Dirty hours", ordering="dirty")
+    def dirty_hours(self, obj: RollupState) -> int:
+        return obj.dirty
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # beat makes them
+
+    def has_change_permission(self, request: HttpRequest, obj: RollupState | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: RollupState | None = None) -> bool:
+        return False  # the rebuild action forgets a group's roll-ups whole
+
+    def has_rebuild_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("inference.change_rollupstate")
+
+    @admin.action(
+        description="Rebuild the roll-ups from the whole log (on the next beat)", permissions=["rebuild"]
+    )
+    def rebuild(self, request: HttpRequest, queryset: QuerySet[RollupState]) -> None:
+        states = list(queryset.select_related("group"))
+        for state in states:
+            rollup_reset(group=state.group)
+        self.message_user(
+            request,
+            f"Roll-ups of {len(states)} group(s) forgotten: beat builds them again within a minute.",
+            messages.SUCCESS,
+        )

@@ -1,29 +1,30 @@
-"""SQL over a group's inference table: what the comparison needs, read in as few passes
-as the database allows.
+"""SQL over a group's inference table and its hourly roll-ups: what the comparison needs,
+read in as few passes as the database allows.
 
-- One scan of the window, GROUP BY (model version, hour or day, prediction, outcome): the
-  counts, score sums and confusion cells of every member and time bucket. Member totals
-  are these groups added up in Python (exact: counts and sums).
-- Latency p50/p95/p99: PERCENTILE_CONT on PostgreSQL, one GROUP BY over the window. SQLite
-  has no ordered-set aggregates, so there each percentile reads the one or two rows around
-  its rank (ORDER BY latency_ms LIMIT 2 OFFSET k) and interpolates linearly: the same
-  definition as percentile_cont, so both databases give the same number.
+- Counts, score sums and confusion cells per member and time bucket: the roll-ups
+  (inference/rollup.py) of every clean hour the window covers whole, plus one scan of the
+  rest of the window (its partial first hour, the hours changed since their roll-up, the
+  hours not rolled up yet), GROUP BY (model version, hour or day, prediction, outcome).
+  Both are added up in Python: exactly, as they are counts and sums, so the numbers equal
+  one scan of the whole window. Without roll-ups (beat not running) that scan covers the
+  whole window: the same numbers, only slower.
+- Latency p50/p95/p99 from a log-bucketed histogram per member (inference/latency_sketch.py),
+  the roll-ups' added to one GROUP BY (model version, latency bucket) of the same raw rest:
+  within 1% of the exact value, and the same on both databases.
 - Only the (score, 0/1 outcome, time) of labelled rows come into Python, for AUC, log loss,
   Brier and DeLong's test: newest first, capped at MAX_SCORED_ROWS per member, read in chunks.
 """
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from math import floor
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import (
-    Aggregate,
     Case,
     Count,
     F,
@@ -37,10 +38,12 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Trunc
+from django.db.models.functions import Ceil, Ln, Trunc
 
 from groups.models import Role
-from inference import analytics
+from inference import analytics, latency_sketch
+from inference.hours import Span, WindowSplit, window_split
+from inference.models import HourlyLatency, HourlyRollup, RollupDirtyHour, RollupState
 
 PERCENTILES = (0.5, 0.95, 0.99)
 # Enough for AUC to two decimals many times over, small enough for the page to stay fast.
@@ -49,18 +52,6 @@ MAX_SCORED_ROWS = 20_000
 POSITIVE_OUTCOME = Q(outcome=1) | Q(outcome=True)
 NEGATIVE_OUTCOME = Q(outcome=0) | Q(outcome=False)
 SERVED = ~Q(role=Role.SHADOW)  # shadows answer nobody: they take no traffic share
-
-
-class PercentileCont(Aggregate):
-    """PostgreSQL's ordered-set aggregate: percentile_cont(q) WITHIN GROUP (ORDER BY x)."""
-
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression: str, fraction: float) -> None:
-        # A float we own, formatted into SQL: never user input.
-        super().__init__(expression, fraction=repr(float(fraction)))
 
 
 class EpochSeconds(Func):
@@ -106,7 +97,6 @@ class Scored:
     truncated: bool = False
 
 
-
 def window_rows(model: type[Model], since: datetime | None, until: datetime) -> QuerySet:
     rows = model.objects.filter(created_at__lte=until)
     if since is not None:
@@ -114,16 +104,40 @@ def window_rows(model: type[Model], since: datetime | None, until: datetime) -> 
     return rows.order_by()  # no ORDER BY in aggregates
 
 
-def bucket_totals_query(model: type[Model], since: datetime | None, until: datetime, kind: str) -> QuerySet:
-    """One scan of the window, GROUP BY (model version, hour or day, prediction, outcome).
+def spans_filter(spans: Sequence[Span]) -> Q:
+    """created_at inside any of the spans (an OR of ranges on the created_at index)."""
+    if not spans:
+        raise ValueError("No span to read.")
+    condition = Q()
+    for span in spans:
+        part = Q(created_at__lte=span.end) if span.end_included else Q(created_at__lt=span.end)
+        if span.start is not None:
+            part &= Q(created_at__gte=span.start)
+        condition |= part
+    return condition
+
+
+def latency_bucket() -> Case:
+    """The latency's histogram bucket, CEIL(LN(x) / LN(gamma)), as latency_sketch.bucket_of
+    computes it; NULL (the zero bucket) for x <= 0, where LN is undefined. SQLite has LN and
+    CEILING built in or registered by Django, so both databases run the same SQL."""
+    return Case(
+        When(latency_ms__gt=0, then=Ceil(Ln("latency_ms") / Value(latency_sketch.LN_GAMMA))),
+        default=Value(None),
+        output_field=FloatField(),
+    )
+
+
+def bucket_totals_query(model: type[Model], spans: Sequence[Span], kind: str) -> QuerySet:
+    """One scan of the spans, GROUP BY (model version, hour or day, prediction, outcome):
+    what the hourly roll-ups store, and what the comparison reads raw.
 
     Grouping by the two labels instead of counting each confusion cell with its own JSON
     comparison halves the cost of the scan (bench/analytics); for a classifier they take a
-    handful of values, so a few thousand small groups come back at most. Member totals and
-    time series are these groups added up in Python: exactly, as they are counts and sums
-    (the variance from the sum of squares)."""
+    handful of values, so a few thousand small groups come back at most."""
     return (
-        window_rows(model, since, until)
+        model.objects.filter(spans_filter(spans))
+        .order_by()
         .annotate(bucket=Trunc("created_at", kind, tzinfo=UTC))  # charts bucket in UTC
         .values("model_version_id", "bucket", "prediction", "outcome")
         .annotate(
@@ -139,8 +153,22 @@ def bucket_totals_query(model: type[Model], since: datetime | None, until: datet
     )
 
 
-_SUMMED = ("requests", "served", "scored", "score_sum", "score_squares", "positives", "fallbacks",
-           "errors", "labelled", "tp", "fp", "tn", "fn")
+def latency_counts_query(model: type[Model], spans: Sequence[Span], *, per_hour: bool = False) -> QuerySet:
+    """(model version, [hour,] latency bucket, rows): the spans' latency histograms.
+
+    A query of its own rather than one more key of the GROUP BY above: split by labels
+    and buckets, the groups multiply tenfold, and each costs more to bring into Python
+    than the second scan costs the database."""
+    rows = model.objects.filter(spans_filter(spans)).order_by().annotate(latency_bucket=latency_bucket())
+    keys = ["model_version_id", "latency_bucket"]
+    if per_hour:
+        rows = rows.annotate(bucket=Trunc("created_at", "hour", tzinfo=UTC))
+        keys.append("bucket")
+    return rows.values(*keys).annotate(rows=Count("id")).order_by().values_list(*keys, "rows")
+
+
+ADDITIVE = ("requests", "served", "scored", "score_sum", "score_squares", "fallbacks", "errors")
+_SUMMED = (*ADDITIVE, "positives", "labelled", "tp", "fp", "tn", "fn")
 
 
 def _label(value: Any) -> int | None:
@@ -155,7 +183,7 @@ def _label(value: Any) -> int | None:
 
 
 def _add_group(total: dict[str, float], row: dict[str, Any]) -> None:
-    for key in ("requests", "served", "scored", "score_sum", "score_squares", "fallbacks", "errors"):
+    for key in ADDITIVE:
         total[key] += row[key] or 0
     predicted, actual = _label(row["prediction"]), _label(row["outcome"])
     n = row["requests"]
@@ -168,17 +196,79 @@ def _add_group(total: dict[str, float], row: dict[str, Any]) -> None:
         total[cell] += n
 
 
+def rolled_split(group_id: int, since: datetime | None, until: datetime) -> WindowSplit:
+    """Which hours of the window to read from the group's roll-ups, and what to read raw."""
+    # Dirty hours before the roll-up rows: an hour that a refresh cleans in between is then
+    # read raw (still right), never taken from roll-up rows read before it rewrote them.
+    dirty = list(RollupDirtyHour.objects.filter(group_id=group_id).values_list("hour", flat=True))
+    rolled_until = (
+        RollupState.objects.filter(group_id=group_id).values_list("rolled_until", flat=True).first()
+    )
+    return window_split(since, until, rolled_until, dirty)
+
+
+def _rolled_hours(rows: QuerySet, split: WindowSplit) -> QuerySet:
+    rows = rows.filter(hour__lt=split.rolled_to)
+    if split.rolled_from is not None:
+        rows = rows.filter(hour__gte=split.rolled_from)
+    if split.skipped:
+        rows = rows.exclude(hour__in=split.skipped)
+    return rows.order_by()
+
+
+def rollup_totals_query(group_id: int, split: WindowSplit, kind: str) -> QuerySet:
+    """The clean rolled hours' roll-ups summed in SQL per (version, hour or day, prediction,
+    outcome): a few dozen rows for a week instead of two thousand."""
+    assert split.rolled_to is not None
+    return (
+        _rolled_hours(HourlyRollup.objects.filter(group_id=group_id), split)
+        .annotate(bucket=Trunc("hour", kind, tzinfo=UTC))
+        .values("model_version_id", "bucket", "prediction", "outcome")
+        .annotate(**{f"sum_{name}": Sum(name) for name in ADDITIVE})
+        .order_by()
+    )
+
+
+def rollup_histograms_query(group_id: int, split: WindowSplit) -> QuerySet:
+    assert split.rolled_to is not None
+    return _rolled_hours(HourlyLatency.objects.filter(group_id=group_id), split).values_list(
+        "model_version_id", "histogram"
+    )
+
+
 def member_totals(
-    model: type[Model], since: datetime | None, until: datetime, kind: str
+    model: type[Model], since: datetime | None, until: datetime, kind: str, *, group_id: int | None = None
 ) -> tuple[dict[int, Totals], dict[tuple[int, datetime], dict[str, Any]]]:
-    """(totals per model version, summed rows per (version, bucket) for the time series)."""
+    """(totals per model version, summed rows per (version, bucket) for the time series).
+
+    With a group_id, the clean rolled-up hours come from the group's roll-ups; without,
+    the whole window is read raw."""
+    split = (
+        rolled_split(group_id, since, until)
+        if group_id is not None
+        else window_split(since, until, None, ())
+    )
     buckets: dict[tuple[int, datetime], dict[str, float]] = defaultdict(lambda: dict.fromkeys(_SUMMED, 0))
-    sums: dict[int, dict[str, float]] = defaultdict(lambda: dict.fromkeys(_SUMMED, 0))
-    for row in bucket_totals_query(model, since, until, kind):
+    histograms: dict[int, latency_sketch.Histogram] = defaultdict(dict)
+    if group_id is not None and split.rolled_to is not None:
+        for row in rollup_totals_query(group_id, split, kind):
+            row.update({name: row[f"sum_{name}"] for name in ADDITIVE})
+            _add_group(buckets[(row["model_version_id"], row["bucket"])], row)
+        for version_id, histogram in rollup_histograms_query(group_id, split):
+            latency_sketch.histogram_add(histograms[version_id], histogram)
+    for row in bucket_totals_query(model, split.raw, kind):
         _add_group(buckets[(row["model_version_id"], row["bucket"])], row)
-        _add_group(sums[row["model_version_id"]], row)
+    for version_id, index, rows in latency_counts_query(model, split.raw):
+        histogram = histograms[version_id]
+        key = latency_sketch.bucket_key(index)
+        histogram[key] = histogram.get(key, 0) + rows
+
+    sums: dict[int, dict[str, float]] = defaultdict(lambda: dict.fromkeys(_SUMMED, 0))
+    for (version_id, _), bucket_total in buckets.items():
+        total = sums[version_id]
+        for key, value in bucket_total.items():
+            total[key] += value
     totals: dict[int, Totals] = {}
-    latencies = latency_percentiles_by_member(model, since, until) if sums else {}
     for version_id, total in sums.items():
         n = int(total["scored"])
         mean = total["score_sum"] / n if n else None
@@ -198,52 +288,13 @@ def member_totals(
             confusion=analytics.Confusion(
                 tp=int(total["tp"]), fp=int(total["fp"]), tn=int(total["tn"]), fn=int(total["fn"])
             ),
-            latency=latencies.get(version_id)
-            or latency_percentiles(model, since, until, version_id, int(total["requests"])),
+            latency=latency_sketch.percentiles(histograms[version_id], PERCENTILES),
         )
     return totals, dict(buckets)
 
 
-def latency_percentiles_by_member(
-    model: type[Model], since: datetime | None, until: datetime
-) -> dict[int, tuple[float | None, ...]]:
-    """PostgreSQL: every member's p50/p95/p99 in one GROUP BY (one more pass over the window)."""
-    if connection.vendor != "postgresql":
-        return {}
-    rows = window_rows(model, since, until).values("model_version_id").annotate(
-        **{f"p{i}": PercentileCont("latency_ms", q) for i, q in enumerate(PERCENTILES)}
-    )
-    return {row["model_version_id"]: tuple(row[f"p{i}"] for i in range(len(PERCENTILES))) for row in rows}
-
-
 def member_rows(model: type[Model], since: datetime | None, until: datetime, version_id: int) -> QuerySet:
     return window_rows(model, since, until).filter(model_version_id=version_id)
-
-
-def latency_percentiles(
-    model: type[Model], since: datetime | None, until: datetime, version_id: int, n: int
-) -> tuple[float | None, ...]:
-    """p50/p95/p99 of one member's latency over the window, read through the
-    (model_version_id, created_at) index: PERCENTILE_CONT on PostgreSQL, and on SQLite the
-    same definition by hand (the rows around each rank, in SQL order, interpolated)."""
-    if not n:
-        return (None,) * len(PERCENTILES)
-    rows = member_rows(model, since, until, version_id)
-    if connection.vendor == "postgresql":
-        found = rows.aggregate(**{f"p{i}": PercentileCont("latency_ms", q) for i, q in enumerate(PERCENTILES)})
-        return tuple(found[f"p{i}"] for i in range(len(PERCENTILES)))
-    ordered = rows.order_by("latency_ms").values_list("latency_ms", flat=True)
-    result: list[float | None] = []
-    for q in PERCENTILES:
-        position = q * (n - 1)
-        low = floor(position)
-        values = list(ordered[low : low + 2])
-        if not values:
-            result.append(None)
-            continue
-        high = values[1] if len(values) > 1 else values[0]
-        result.append(values[0] + (high - values[0]) * (position - low))
-    return tuple(result)
 
 
 def _outcome_label() -> Case:
@@ -314,6 +365,6 @@ def analytics_reads() -> Iterator[None]:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")
-            # The percentile sort and the GROUP BY fit in memory instead of spilling to disk.
+            # The GROUP BY and the labelled rows' sort fit in memory instead of spilling to disk.
             cursor.execute("SET LOCAL work_mem = '32MB'")
         yield

@@ -4,8 +4,9 @@ The predictions go through the real serving path (routing, predictor, SHAP, the 
 only with their log time backdated over the last 7 days (busier in working hours, quieter
 at night and at the weekend) so every chart has a shape on first start. Most of them then
 get their true outcome back through the real feedback path, as a lender learns later which
-applicants defaulted. Idempotent: request ids are derived from the row number, so a rerun
-logs nothing twice, and a seeded table is left as it is.
+applicants defaulted, and the week is rolled up (inference/rollup.py) as beat would have.
+Idempotent: request ids are derived from the row number, so a rerun logs nothing twice,
+and a seeded table is left as it is.
 """
 
 import uuid
@@ -18,6 +19,7 @@ from groups.models import ModelGroup, Role
 from groups.services import MemberSpec, group_create
 from inference import tables
 from inference.feedback import FeedbackItem, feedback_record
+from inference.rollup import rollup_refresh
 from inference.serving import PredictRequest, predict_batch
 from registry.demo import CREDIT_FEATURES, LABEL, credit_dataset
 from registry.models import ModelVersion
@@ -102,4 +104,5 @@ def demo_traffic_seed(*, versions: dict[str, ModelVersion], requests: int, actor
     ]
     for start in range(0, len(outcomes), CHUNK):
         feedback_record(group=group, items=outcomes[start : start + CHUNK])
+    rollup_refresh(group=group)  # the comparison starts from roll-ups, as beat keeps it
     return log.objects.count() - before

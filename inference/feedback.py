@@ -4,7 +4,8 @@ Feedback sets `outcome` and `outcome_at` on the row a prediction was logged in (
 shadows' rows, which predicted the very same inputs, so shadow models can be scored too).
 Nothing else on the row changes. A request_id the group never logged is reported back
 per item, never an error for the others. Sending feedback again overwrites it (a
-correction), with a new `outcome_at`.
+correction), with a new `outcome_at`. The hours of the changed rows are marked for the
+hourly roll-ups (inference/rollup.py) in the same transaction.
 """
 
 import uuid
@@ -14,8 +15,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from groups.models import Membership, ModelGroup
+from groups.models import Membership, ModelGroup, Role
 from inference import tables
+from inference.rollup import rollup_mark_written
 from inference.serving import shadow_request_id
 from registry.models import Task
 
@@ -78,13 +80,22 @@ def feedback_record(*, group: ModelGroup, items: list[FeedbackItem], prefix: str
         raise FeedbackError("Invalid feedback: " + " ".join(m for ms in errors.values() for m in ms), errors)
 
     model = tables.inference_log_model(group.table_name)
-    ids = [item.request_id for item in items]
-    known = set(
-        model.objects.filter(request_id__in=ids).exclude(role="shadow").values_list("request_id", flat=True)
-    )
     member_versions = list(
         Membership.objects.filter(group=group).values_list("model_version_id", flat=True)
     )
+    # Each request's row and its shadows' rows, read once: which ids are known, and the
+    # times of the rows about to change (a shadow's row may fall in the next hour).
+    with_shadows = {
+        item.request_id: [item.request_id, *(shadow_request_id(item.request_id, v) for v in member_versions)]
+        for item in items
+    }
+    logged = {
+        request_id: (role, created_at)
+        for request_id, role, created_at in model.objects.filter(
+            request_id__in=[i for ids in with_shadows.values() for i in ids]
+        ).values_list("request_id", "role", "created_at")
+    }
+    known = {i for i in with_shadows if i in logged and logged[i][0] != Role.SHADOW}
     now = timezone.now()
     by_outcome: dict[str, tuple[Any, list[uuid.UUID]]] = {}
     for item in items:
@@ -92,12 +103,15 @@ def feedback_record(*, group: ModelGroup, items: list[FeedbackItem], prefix: str
             continue
         stored = _stored(group.task, item.outcome)
         key = repr(stored)
-        by_outcome.setdefault(key, (stored, []))[1].extend(
-            [item.request_id, *(shadow_request_id(item.request_id, v) for v in member_versions)]
-        )
+        by_outcome.setdefault(key, (stored, []))[1].extend(with_shadows[item.request_id])
     # One UPDATE per distinct outcome (two for a binary model), whatever the batch size.
     for stored, request_ids in by_outcome.values():
         model.objects.filter(request_id__in=request_ids).update(outcome=stored, outcome_at=now)
+    # In this transaction: the hours already rolled up are read raw until rolled up again.
+    rollup_mark_written(
+        group.pk,
+        (logged[i][1] for _, ids in by_outcome.values() for i in ids if i in logged),
+    )
     return [
         FeedbackResult(item.request_id, RECORDED)
         if item.request_id in known

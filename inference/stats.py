@@ -117,6 +117,16 @@ def _check(y_true: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, 
     return t, s
 
 
+def auc_variance(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
+    """DeLong's variance of one AUC (for its confidence interval), or None with fewer than
+    two rows of either class."""
+    checked = _check(y_true, scores)
+    if checked is None:
+        return None
+    v10, v01, _ = _placements(*checked)
+    return float(v10.var(ddof=1) / len(v10) + v01.var(ddof=1) / len(v01))
+
+
 def delong_unpaired(
     y_a: Sequence[int], scores_a: Sequence[float], y_b: Sequence[int], scores_b: Sequence[float]
 ) -> AucTest | None:

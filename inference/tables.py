@@ -63,10 +63,10 @@ def archived_table_name(slug: str, when: datetime) -> str:
     return validate_identifier(_fit(name, f"{slug}@{when.isoformat()}"))
 
 
-def _index_names(table_name: str) -> tuple[str, str]:
+def _index_names(table_name: str) -> tuple[str, str, str]:
     # Index names are global in both databases: derive them from the table's own name.
     digest = _short_hash(table_name, 12)
-    return f"ix_{digest}_created", f"ix_{digest}_version_created"
+    return f"ix_{digest}_created", f"ix_{digest}_version_created", f"ix_{digest}_labelled"
 
 
 def inference_log_model(table_name: str) -> type[models.Model]:
@@ -74,7 +74,7 @@ def inference_log_model(table_name: str) -> type[models.Model]:
     if table_name in _classes:
         return _classes[table_name]
     validate_identifier(table_name)
-    created_ix, version_ix = _index_names(table_name)
+    created_ix, version_ix, labelled_ix = _index_names(table_name)
     meta = type(
         "Meta",
         (),
@@ -86,6 +86,16 @@ def inference_log_model(table_name: str) -> type[models.Model]:
             "indexes": [
                 models.Index(fields=["created_at"], name=created_ix),
                 models.Index(fields=["model_version_id", "created_at"], name=version_ix),
+                # A member's labelled rows newest first, with all the comparison reads of
+                # them (aggregates.scored_rows): on PostgreSQL an index-only scan instead of
+                # a heap page per row. Partial: a prediction is logged without an outcome, so
+                # the INSERT on the serving path never writes to it; feedback adds the entry.
+                models.Index(
+                    fields=["model_version_id", "created_at", "id"],
+                    include=["score", "outcome", "request_id"],  # PostgreSQL only
+                    condition=models.Q(outcome__isnull=False),
+                    name=labelled_ix,
+                ),
             ],
         },
     )
@@ -142,6 +152,25 @@ def inference_table_create(table_name: str) -> type[models.Model]:
     model = inference_log_model(table_name)
     _run_ddl(lambda editor: editor.create_model(model))
     return model
+
+
+def inference_table_add_missing_indexes(table_name: str, editor: BaseDatabaseSchemaEditor) -> list[str]:
+    """Add the indexes a table made by an earlier version of this module lacks (for a data
+    migration; idempotent). On PostgreSQL CONCURRENTLY, outside any transaction: a big
+    log keeps taking predictions while its index is built."""
+    model = inference_log_model(table_name)
+    with connection.cursor() as cursor:
+        existing = set(connection.introspection.get_constraints(cursor, table_name))
+    added = []
+    for index in model._meta.indexes:
+        if index.name in existing:
+            continue
+        if connection.vendor == "postgresql":
+            editor.add_index(model, index, concurrently=True)
+        else:
+            editor.add_index(model, index)
+        added.append(index.name)
+    return added
 
 
 def inference_table_drop(table_name: str) -> None:

@@ -8,6 +8,9 @@ from django.utils import timezone
 from groups.models import Membership, ModelGroup
 from inference import tables
 from inference.demo import DEMO_GROUP_NAME, demo_traffic_seed
+from inference.hours import HOUR, floor_hour
+from inference.models import HourlyRollup, RollupDirtyHour, RollupState
+from inference.rollup import GRACE
 from registry.demo import CREDIT_FEATURES, demo_models_seed
 
 pytestmark = pytest.mark.django_db
@@ -44,3 +47,18 @@ def test_demo_traffic_fills_the_live_group_through_the_serving_path(user):
 
     assert demo_traffic_seed(versions=versions, requests=400, actor=user) == 0
     assert tables.inference_log_model(group.table_name).objects.count() == 400
+
+
+def test_the_demo_week_starts_rolled_up(user):
+    versions = demo_models_seed(owner=user)
+
+    demo_traffic_seed(versions=versions, requests=200, actor=user)
+
+    group = ModelGroup.objects.get(name=DEMO_GROUP_NAME)
+    state = RollupState.objects.get(group=group)
+    assert state.rolled_until >= floor_hour(timezone.now() - GRACE) - HOUR
+    assert not RollupDirtyHour.objects.filter(group=group).exists()
+    log = tables.inference_log_model(group.table_name)
+    assert sum(HourlyRollup.objects.filter(group=group).values_list("requests", flat=True)) == (
+        log.objects.filter(created_at__lt=state.rolled_until).count()
+    )

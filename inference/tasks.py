@@ -1,0 +1,12 @@
+"""Celery tasks: each calls one service."""
+
+from celery import shared_task
+
+from inference.rollup import rollups_refresh_all
+
+
+@shared_task(name="inference.rollups_refresh", ignore_result=True)
+def rollups_refresh() -> int:
+    """Beat: roll up every group's newly closed and dirty hours (a failed group is logged
+    and tried again on the next beat, which is its retry)."""
+    return rollups_refresh_all()

@@ -77,12 +77,6 @@ def rollup_mark_written(group_id: int, created_ats: Iterable[datetime]) -> None:
     )
 
 
-def rollups_delete(*, group_id: int) -> None:
-    """Forget a group's roll-ups and marks (its group is being deleted: see inference/signals.py)."""
-    for written in (HourlyRollup, HourlyLatency, RollupDirtyHour, RollupState):
-        written.objects.filter(group_id=group_id).delete()
-
-
 def _rollup_spans(group_id: int, model: type[Model], spans: list[Span]) -> int:
     """Write the roll-ups of the spans' hours again, from one GROUP BY over all of them
     (and one for their latencies)."""
@@ -172,9 +166,8 @@ def rollups_refresh_all() -> int:
 
 @transaction.atomic
 def rollup_reset(*, group: ModelGroup) -> None:
-    """Forget the group's roll-ups: the next refresh builds them again from the whole log
-    (after rows were loaded or removed behind the application's back)."""
-    HourlyRollup.objects.filter(group=group).delete()
-    HourlyLatency.objects.filter(group=group).delete()
-    RollupDirtyHour.objects.filter(group=group).delete()
-    RollupState.objects.filter(group=group).delete()
+    """Forget the group's roll-ups, marks and state: the next refresh builds them again
+    from the whole log (after rows were loaded or removed behind the application's back),
+    and a group being deleted leaves none behind (inference/signals.py)."""
+    for written in (HourlyRollup, HourlyLatency, RollupDirtyHour, RollupState):
+        written.objects.filter(group=group).delete()

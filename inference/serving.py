@@ -115,7 +115,7 @@ class _Pending:
     fallback: bool = False
     error: str = ""
     latency_ms: float = 0.0
-    created_at: datetime | None = None
+    row: dict[str, Any] | None = None  # the log row, as inserted and answered
     notes: list[str] = field(default_factory=list)
 
 
@@ -398,10 +398,10 @@ def _insert(table: RoutingTable, pending: list[_Pending], logged: dict[uuid.UUID
         return
     now = timezone.now()
     for item in pending:
-        item.created_at = item.request.logged_at or now
+        item.row = _row_fields(table, item, now)
     try:
         with _savepoint_if_nested():
-            log_insert(table.table_name, [_row_fields(table, item, now) for item in pending])
+            log_insert(table.table_name, [item.row for item in pending])
         _backdated_written(table, pending)
         return
     except IntegrityError:
@@ -411,7 +411,7 @@ def _insert(table: RoutingTable, pending: list[_Pending], logged: dict[uuid.UUID
     logged.update(_logged_answers(table, retried))
     rest = [item for item in pending if item.request_id not in logged]
     if rest:
-        log_insert(table.table_name, [_row_fields(table, item, now) for item in rest])
+        log_insert(table.table_name, [item.row for item in rest])
         _backdated_written(table, rest)
 
 
@@ -473,7 +473,8 @@ def _savepoint_if_nested() -> AbstractContextManager:
 
 
 def _answer(table: RoutingTable, item: _Pending) -> dict[str, Any]:
-    row = _row_fields(table, item, item.created_at or timezone.now())
+    row = item.row
+    assert row is not None  # set by _insert, which every answered item went through
     answer = _answer_from_row(table, row)
     if item.explanation is not None and item.explanation.note:
         answer["explanation_note"] = item.explanation.note

@@ -11,7 +11,7 @@ from django.utils import timezone
 from groups.models import DeletionPolicy, ModelGroup
 from inference import tables
 from inference.models import ArchivedInferenceTable
-from inference.rollup import rollups_delete
+from inference.rollup import rollup_reset
 
 
 def create_inference_table(
@@ -26,7 +26,7 @@ def create_inference_table(
 
 
 def retire_inference_table(sender: type[ModelGroup], instance: ModelGroup, **kwargs: Any) -> None:
-    rollups_delete(group_id=instance.pk)  # roll-ups of a table that is going: never archived
+    rollup_reset(group=instance)  # roll-ups of a table that is going: never archived
     table_name = instance.table_name
     if not table_name or not tables.table_exists(table_name):
         return

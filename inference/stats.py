@@ -124,6 +124,10 @@ def auc_variance(y_true: Sequence[int], scores: Sequence[float]) -> float | None
     if checked is None:
         return None
     v10, v01, _ = _placements(*checked)
+    return _variance(v10, v01)
+
+
+def _variance(v10: np.ndarray, v01: np.ndarray) -> float:
     return float(v10.var(ddof=1) / len(v10) + v01.var(ddof=1) / len(v01))
 
 
@@ -137,7 +141,7 @@ def delong_unpaired(
     variances, aucs = [], []
     for t, s in (a, b):
         v10, v01, auc = _placements(t, s)
-        variances.append(v10.var(ddof=1) / len(v10) + v01.var(ddof=1) / len(v01))
+        variances.append(_variance(v10, v01))
         aucs.append(auc)
     return _auc_test(aucs[0], aucs[1], variances[0], variances[1], 0.0)
 

@@ -148,14 +148,13 @@ class SklearnPredictor(Predictor):
         if not rows:
             return []
         X = self._matrix(rows)
-        estimator = self._array_estimator if self._array_estimator is not None else self.estimator
         if self._array_estimator is not None:
             # Finite floats checked above: sklearn need not check them again.
             with sklearn.config_context(assume_finite=True):
-                raw = self._raw(estimator, X)
+                raw = self._raw(self._array_estimator, X)
         else:
-            raw = self._raw(estimator, X)
-        if hasattr(estimator, "predict_proba") and self._classes:
+            raw = self._raw(self.estimator, X)
+        if hasattr(self.estimator, "predict_proba") and self._classes:
             out = []
             for p in raw:
                 best = int(p.argmax())

@@ -7,6 +7,9 @@ PY := $(BIN)/python
 
 .PHONY: run test setup setup-dev lint check clean-local
 
+# The embedded default is a development setup; production leaves DEBUG off (its default).
+run test: export DEBUG ?= true
+
 run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
@@ -21,6 +24,8 @@ test: setup-dev
 
 lint: setup-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python tools/complexity_check.py
 
 setup: $(VENV)/.requirements node_modules/.package-lock.json
 

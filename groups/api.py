@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import Pagination
 from groups.models import DeletionPolicy, ModelGroup, Role, RoutingMode
 from groups.services import (
     GroupValidationError,
@@ -26,7 +27,6 @@ from groups.services import (
     group_set_traffic,
     group_update,
 )
-from hub.api import Pagination
 from registry.models import ModelVersion, Task
 
 ROLE_ORDER = {Role.CHAMPION: 0, Role.CHALLENGER: 1, Role.SHADOW: 2}

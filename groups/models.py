@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from core.models import default_team_id
 from registry.models import ModelVersion, Task
 
 
@@ -38,6 +39,10 @@ class ModelGroup(models.Model):
     features = models.JSONField(default=list, blank=True)
     # Set by inference/signals.py when the table is created; never renamed afterwards.
     table_name = models.CharField(max_length=63, blank=True, editable=False)
+    # Its Operators act on it; core/permissions.py.
+    team = models.ForeignKey(
+        "core.Team", on_delete=models.PROTECT, related_name="groups", default=default_team_id
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -46,12 +51,24 @@ class ModelGroup(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("promote_modelgroup", "Can promote, roll back and set traffic"),
+            ("predict_modelgroup", "Can call predict and feedback"),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def get_absolute_url(self) -> str:
         return reverse("groups:group_detail", args=[self.slug])
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.team_id
+
+    @property
+    def owning_group_slug(self) -> str:
+        return self.slug
 
 
 class Membership(models.Model):
@@ -74,6 +91,14 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group.name}: {self.model_version} ({self.role} {self.weight}%)"
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.group.team_id
+
+    @property
+    def owning_group_slug(self) -> str:
+        return self.group.slug
 
 
 class RoleChangeAction(models.TextChoices):

@@ -1,8 +1,11 @@
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from django.utils import timezone
 
 from groups.models import ModelGroup
 from hub.models import WorkerHeartbeat
 from inference.selectors import predictions_since
+from providers.models import Provider
 from registry.models import RegisteredModel
 from training.models import FineTuneJob, JobStatus
 
@@ -20,3 +23,20 @@ def dashboard_counts(*, since: datetime) -> dict[str, int]:
 
 def worker_last_seen() -> WorkerHeartbeat | None:
     return WorkerHeartbeat.objects.order_by("-seen_at").first()
+
+
+WORKER_STALE_AFTER = timedelta(minutes=3)
+
+
+def ops_summary() -> dict:
+    """What the ops staff watch on the admin index."""
+    worker = worker_last_seen()
+    now = timezone.now()
+    return {
+        "worker": worker,
+        "worker_stale": worker is None or now - worker.seen_at > WORKER_STALE_AFTER,
+        "providers": list(Provider.objects.order_by("name")),
+        "failed_jobs": FineTuneJob.objects.filter(
+            status=JobStatus.FAILED, finished_at__gte=now - timedelta(hours=24)
+        ).count(),
+    }

@@ -33,10 +33,10 @@ def _local_secrets() -> dict[str, str]:
     return {key: value for key, value in pairs}
 
 
-# Like healthchecks: DEBUG is on unless production turns it off; a production setup
-# (DEBUG=false) must bring its own secrets, which the hub.E001 and providers.E001 checks
+# A production setup (DEBUG off) must bring its own secrets, which the hub.E001 and providers.E001 checks
 # enforce. The generated local secrets serve the embedded default only.
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless set: `make run` and `make test` set DEBUG=true for the embedded default.
+DEBUG = env.bool("DEBUG", default=False)
 _local = _local_secrets() if DEBUG else {}
 SECRET_KEY = env.str("SECRET_KEY", default=_local.get("SECRET_KEY", ""))
 HUB_ENCRYPTION_KEYS = env.list(
@@ -60,6 +60,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
+    "django_filters",
+    "rules.apps.AutodiscoverRulesConfig",
+    "axes",
+    "core",
     "hub",
     "providers",
     "registry",
@@ -79,6 +83,17 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "hub.middleware.LoginRequiredMiddleware",
+    "core.middleware.QueryParameterCheck",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # Login throttling: refuses a username/IP pair after too many failed logins.
+    "axes.backends.AxesStandaloneBackend",
+    # Object permissions (team ownership) through django-rules; core/permissions.py.
+    "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "hub.urls"
@@ -208,12 +223,20 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # `Authorization: Bearer <key>`: what a key may do is its scopes (core/permissions.py).
+        # First, so an anonymous request gets 401 with `WWW-Authenticate: Bearer`.
+        "groups.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "hub.api.Pagination",
+    # Every API view names the permission each method needs (`perms`); core/permissions.py.
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.HubPermission"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "hub.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.PrincipalRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "principal": env.str("HUB_THROTTLE_RATE", default="3000/min"),
+    },
     "DEFAULT_SCHEMA_CLASS": "hub.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -232,6 +255,16 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- Access control -----------------------------------------------------------------------
+# Viewers read every team's models and groups unless this limits reads to their own teams.
+HUB_TEAM_READ_ISOLATION = env.bool("HUB_TEAM_READ_ISOLATION", default=False)
+# django-axes: this many failed logins for a username from one address locks it out for
+# AXES_COOLOFF_TIME hours (the login page says so; an Admin can unlock in the admin).
+AXES_FAILURE_LIMIT = env.int("HUB_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("HUB_LOGIN_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
 # --- Providers (timeouts for the SDK clients built in providers/clients.py) -------------
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=30.0)
 PROVIDER_MAX_RETRIES = env.int("PROVIDER_MAX_RETRIES", default=2)
@@ -242,6 +275,8 @@ HUB_ROUTING_OVERRIDES = dict(
     item.split("=", 1) for item in env.list("HUB_ROUTING_OVERRIDES", default=[]) if "=" in item
 )
 HUB_PREDICT_BATCH_MAX = env.int("HUB_PREDICT_BATCH_MAX", default=1000)
+# Versions backed by an external LLM cost a provider call per instance: a lower cap.
+HUB_PREDICT_BATCH_MAX_EXTERNAL = env.int("HUB_PREDICT_BATCH_MAX_EXTERNAL", default=20)
 
 # --- Training ---------------------------------------------------------------------------
 TRAINING_HEARTBEAT_TIMEOUT_SECONDS = env.int("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", default=300)
@@ -252,4 +287,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes logs every login at INFO; failures and lockouts are warnings.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

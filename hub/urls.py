@@ -35,3 +35,6 @@ urlpatterns = [
     path("providers/", include("providers.urls")),
     path("training/", include("training.urls")),
 ]
+
+handler404 = "hub.views.api_not_found"
+handler500 = "hub.views.api_server_error"

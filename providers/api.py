@@ -5,7 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hub.api import Pagination
+from core.api import Pagination
 from providers.models import Provider
 from providers.selectors import providers_for_display
 

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hub.api import Pagination
+from core.api import Pagination
 from registry.models import ModelVersion, RegisteredModel, Task
 from registry.schema import METADATA_SCHEMA
 from registry.selectors import ModelFilters, model_list

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from core.models import default_team_id
+
 
 class Task(models.TextChoices):
     BINARY = "binary_classification", "Binary classification"
@@ -44,6 +46,10 @@ class RegisteredModel(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     tags = models.JSONField(default=list, blank=True)
+    # Its Operators act on it; core/permissions.py.
+    team = models.ForeignKey(
+        "core.Team", on_delete=models.PROTECT, related_name="models", default=default_team_id
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,6 +61,10 @@ class RegisteredModel(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("registry:model_detail", args=[self.slug])
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.team_id
 
 
 class ModelVersion(models.Model):
@@ -108,12 +118,17 @@ class ModelVersion(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["model", "version"], name="unique_version_per_model")
         ]
+        permissions = [("trust_modelversion", "Can trust the types of a skops artifact")]
 
     def __str__(self) -> str:
         return f"{self.model.name} {self.version}"
 
     def get_absolute_url(self) -> str:
         return reverse("registry:version_detail", args=[self.model.slug, self.version])
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.model.team_id
 
     @property
     def feature_names(self) -> list[str]:

@@ -5,7 +5,8 @@ from django.core.cache import cache
 from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
-from tests.factories import UserFactory
+from core import roles
+from tests.factories import TeamFactory, UserFactory, default_team, role_user
 
 pytest_plugins = ["tests.fakes.provider_server", "tests.celery_worker", "tests.browser"]
 
@@ -68,8 +69,40 @@ def _drop_leftover_inference_tables(request, django_db_blocker):
 
 
 @pytest.fixture
+def team(db):
+    """The default team: factory-made models and groups belong to it."""
+    return default_team()
+
+
+@pytest.fixture
+def other_team(db):
+    return TeamFactory(name="Other team", slug="other-team")
+
+
+@pytest.fixture
 def user(db):
-    return UserFactory()
+    """An Operator of the default team: may act on every factory-made model and group."""
+    return role_user(roles.OPERATOR)
+
+
+@pytest.fixture
+def viewer(db):
+    return role_user(roles.VIEWER)
+
+
+@pytest.fixture
+def operator(db):
+    return role_user(roles.OPERATOR)
+
+
+@pytest.fixture
+def approver(db):
+    return role_user(roles.APPROVER)
+
+
+@pytest.fixture
+def admin_user(db):
+    return role_user(roles.ADMIN)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import Pagination
 from groups.models import ModelGroup, Role
-from hub.api import Pagination
 from registry.models import ModelVersion, RegisteredModel
 from training import selectors, services
 from training.models import DatasetSource, FineTuneJob, JobStatus, Preset

@@ -31,13 +31,13 @@ def test_openapi_schema_and_docs_are_served_to_users(user_client):
 def test_api_errors_read_the_same_with_field_errors():
     from rest_framework import serializers
 
-    from hub.api import exception_handler
+    from core.api import exception_handler
 
     response = exception_handler(
         serializers.ValidationError({"name": ["This field is required."]}), {}
     )
 
     assert response.data == {
-        "message": "Invalid input: name: This field is required.",
+        "message": "name: This field is required.",
         "errors": {"name": ["This field is required."]},
     }

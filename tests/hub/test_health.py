@@ -37,7 +37,19 @@ def test_healthz_is_503_naming_the_broker_when_it_is_down(client, monkeypatch):
     assert response.status_code == 503
     body = response.json()
     assert body["failing"] == ["broker"]
+    assert body["components"]["broker"] == {"ok": False}
+
+
+@pytest.mark.django_db
+def test_healthz_shows_the_error_and_latency_to_staff_only(client, staff_user, monkeypatch):
+    monkeypatch.setitem(celery_app.conf, "broker_url", UNREACHABLE_REDIS)
+    monkeypatch.setitem(celery_app.conf, "broker_transport_options", {})
+    client.force_login(staff_user)
+
+    body = client.get("/healthz").json()
+
     assert body["components"]["broker"]["error"]
+    assert "latency_ms" in body["components"]["database"]
 
 
 @pytest.mark.django_db

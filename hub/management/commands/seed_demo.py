@@ -4,8 +4,18 @@ replayed traffic and feedback. Idempotent: run it as often as you like."""
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from core import roles
+from core.services import team_ensure, user_with_role_ensure
+
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-model-hub"
+# One login per role, all in the team that owns the demo models, to feel the difference.
+ROLE_USERS = {
+    "viewer": roles.VIEWER,
+    "operator": roles.OPERATOR,
+    "approver": roles.APPROVER,
+    "admin": roles.ADMIN,
+}
 
 
 class Command(BaseCommand):
@@ -19,7 +29,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, print_login: bool = False, requests: int = 3000, **options) -> None:
         if print_login:
-            self.stdout.write(f"  Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
+            self.stdout.write(f"  Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD} (superuser)")
+            logins = ", ".join(f"{name} ({role})" for name, role in ROLE_USERS.items())
+            self.stdout.write(f"  One login per role, same password: {logins}")
             return
         from inference.demo import demo_traffic_seed
         from registry.demo import demo_models_seed
@@ -30,6 +42,10 @@ class Command(BaseCommand):
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save()
+        team = team_ensure()
+        team.members.add(user)
+        for username, role in ROLE_USERS.items():
+            user_with_role_ensure(username=username, password=DEMO_PASSWORD, role=role, team=team)
         versions = demo_models_seed(owner=user)
         replayed = demo_traffic_seed(versions=versions, requests=requests, actor=user)
         self.stdout.write(

@@ -23,6 +23,11 @@ READ_PERMS = frozenset(
         "training.view_jobevent",
         "providers.view_provider",
         "inference.view_archivedinferencetable",
+        "rollouts.view_rollout",
+        "monitoring.view_reference",
+        "monitoring.view_snapshot",
+        "monitoring.view_alertrule",
+        "monitoring.view_alert",
     }
 )
 
@@ -43,6 +48,19 @@ OPERATE_PERMS = frozenset(
         "training.change_finetunejob",
         "training.add_dataset",
         "training.change_dataset",
+        "rollouts.add_rollout",
+        "rollouts.change_rollout",
+        "monitoring.add_reference",
+        "monitoring.run_snapshot",
+        "monitoring.add_alertrule",
+        "monitoring.change_alertrule",
+        "monitoring.delete_alertrule",
+        "monitoring.acknowledge_alert",
+        "monitoring.view_webhook",
+        "monitoring.add_webhook",
+        "monitoring.change_webhook",
+        "monitoring.delete_webhook",
+        "monitoring.view_webhookdelivery",
     }
 )
 

@@ -1,52 +1,51 @@
-"""API keys for workflows: `Authorization: Bearer <key>` on the group endpoints.
+"""API-key authentication: `Authorization: Bearer <key>` (keys are made by groups.services).
 
-A key is shown once, when it is made; only its sha256 is stored (a key is 256 random
-bits, so a fast hash is enough: there is nothing to brute-force). The lookup is cached in
-Django's cache so the hot path does not query the database for it; every change to a
-key (revoke, scope) forgets its cache entry on commit.
+The lookup is cached in Django's cache so the hot path does not query the database for
+it; every change to a key (revoke, scope) forgets its cache entry on commit. The same
+cache read (one `get_many`) also fetches the routing generation, which the predict
+endpoint needs next: one round trip to the cache per request instead of two.
 
-The same cache read also fetches the routing generation (groups.selectors), which the
-predict endpoint needs next: one round trip to the cache per request instead of two.
+When the cache cannot be reached, keys are read from the database and remembered by
+this process for a few seconds (groups/routing_cache.py): predict keeps serving.
 """
 
-import hashlib
-import secrets
+import contextlib
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from groups.models import ApiKey, ModelGroup
-from groups.selectors import GENERATION_KEY
-from groups.services import GroupValidationError
+from core.permissions import KeyGrant, key_allows
+from groups.models import ApiKey
+from groups.routing_cache import (
+    CACHE_ERRORS,
+    FALLBACK_SECONDS,
+    GENERATION_KEY,
+    api_key_cache_key,
+    api_key_fallback,
+)
 
-KEY_PREFIX = "mh_"
-PREFIX_LENGTH = 11  # "mh_" and 8 characters: enough to tell keys apart, useless to guess
 CACHE_SECONDS = 300
 LAST_USED_EVERY_SECONDS = 60
+MISS_SECONDS = 30
 _MISSING = "missing"
 
+# What a lookup caches: the grant and when the key expires (None: never), or _MISSING.
+Lookup = tuple[KeyGrant, datetime | None]
 
-@dataclass(frozen=True)
-class ApiKeyGrant:
-    """What a request authenticated by an API key may do (`request.auth`)."""
-
-    id: int
-    name: str
-    prefix: str
-    all_groups: bool
-    group_slugs: frozenset[str]
+# Kept for callers that still import the old name.
+ApiKeyGrant = KeyGrant
 
 
 class ApiKeyPrincipal:
-    """`request.user` for a request made with an API key: authenticated, not a person."""
+    """`request.user` for a request made with an API key: authenticated, not a person.
+
+    Its permissions are its grant's (`core.permissions.key_allows`): its scopes, on its
+    team's groups (all, or the listed ones)."""
 
     is_authenticated = True
     is_anonymous = False
@@ -56,7 +55,7 @@ class ApiKeyPrincipal:
     pk = None
     id = None
 
-    def __init__(self, grant: ApiKeyGrant) -> None:
+    def __init__(self, grant: KeyGrant) -> None:
         self.grant = grant
         self.username = f"api-key:{grant.prefix}"
 
@@ -67,106 +66,68 @@ class ApiKeyPrincipal:
         return self.username
 
     def has_perm(self, perm: str, obj: object = None) -> bool:
-        return False
+        return key_allows(self.grant, perm, obj)
+
+    def has_perms(self, perms, obj: object = None) -> bool:
+        return all(self.has_perm(perm, obj) for perm in perms)
 
 
 def key_hash(plaintext: str) -> str:
-    return hashlib.sha256(plaintext.encode()).hexdigest()
+    return ApiKey.hash(plaintext)
 
 
-def _cache_key(digest: str) -> str:
-    return f"groups:apikey:{digest}"
-
-
-def api_key_cache_forget(key_hashes: Iterable[str]) -> None:
-    cache.delete_many([_cache_key(digest) for digest in key_hashes])
-
-
-@transaction.atomic
-def api_key_create(
-    *,
-    name: str,
-    groups: Iterable[ModelGroup] = (),
-    all_groups: bool = False,
-    created_by: AbstractBaseUser | None = None,
-) -> tuple[ApiKey, str]:
-    """Make a key; the plaintext is returned here once and never stored or shown again."""
-    name = (name or "").strip()
-    if not name:
-        raise GroupValidationError({"name": ["A key needs a name (who or what uses it)."]})
-    plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
-    api_key = ApiKey.objects.create(
-        name=name,
-        prefix=plaintext[:PREFIX_LENGTH],
-        key_hash=key_hash(plaintext),
-        all_groups=all_groups,
-        created_by=created_by,
+def _grant(api_key: ApiKey) -> KeyGrant:
+    return KeyGrant(
+        id=api_key.pk,
+        name=api_key.name,
+        prefix=api_key.prefix,
+        team_id=api_key.team_id,
+        scopes=frozenset(api_key.scopes),
+        all_groups=api_key.all_groups,
+        group_slugs=frozenset(g.slug for g in api_key.groups.all()),
     )
-    api_key.groups.set(list(groups))
-    return api_key, plaintext
 
 
-@transaction.atomic
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
-    digest = api_key.key_hash
-    transaction.on_commit(lambda: api_key_cache_forget([digest]))
-    return api_key
-
-
-@transaction.atomic
-def api_key_scope_set(
-    *, api_key: ApiKey, groups: Iterable[ModelGroup], all_groups: bool, name: str | None = None
-) -> ApiKey:
-    """Change which groups a key may call (and its name); takes effect on commit."""
-    if name is not None and name.strip():
-        api_key.name = name.strip()
-    api_key.all_groups = all_groups
-    api_key.save(update_fields=["name", "all_groups"])
-    api_key.groups.set(list(groups))
-    digest = api_key.key_hash
-    transaction.on_commit(lambda: api_key_cache_forget([digest]))
-    return api_key
-
-
-def _grant_for(digest: str) -> tuple[ApiKeyGrant | None, int | None]:
-    """(the key's grant or None, the routing generation if the cache holds one)."""
-    found = cache.get_many([_cache_key(digest), GENERATION_KEY])
-    cached, generation = found.get(_cache_key(digest)), found.get(GENERATION_KEY)
-    if cached == _MISSING:
-        return None, generation
-    if cached is not None:
-        return cached, generation
-    return _grant_load(digest), generation
-
-
-def _grant_load(digest: str) -> ApiKeyGrant | None:
+def _lookup_load(digest: str) -> Lookup | str:
     api_key = (
         ApiKey.objects.filter(key_hash=digest, revoked_at__isnull=True)
         .prefetch_related("groups")
         .first()
     )
     if api_key is None:
-        # Remember misses briefly too, so a client retrying a bad key costs no queries.
-        cache.set(_cache_key(digest), _MISSING, 30)
-        return None
-    grant = ApiKeyGrant(
-        id=api_key.pk,
-        name=api_key.name,
-        prefix=api_key.prefix,
-        all_groups=api_key.all_groups,
-        group_slugs=frozenset(g.slug for g in api_key.groups.all()),
-    )
-    cache.set(_cache_key(digest), grant, CACHE_SECONDS)
-    return grant
+        return _MISSING
+    return _grant(api_key), api_key.expires_at
+
+
+def _lookup_from_database(digest: str) -> Lookup | str:
+    now = time.monotonic()
+    held = api_key_fallback.get(digest)
+    if held is None or now - held[0] >= FALLBACK_SECONDS:
+        held = api_key_fallback[digest] = (now, _lookup_load(digest))
+    return held[1]
+
+
+def _lookup(digest: str) -> tuple[Lookup | str, int | None]:
+    """(the key's lookup or _MISSING, the routing generation if the cache holds one)."""
+    cache_key = api_key_cache_key(digest)
+    try:
+        found = cache.get_many([cache_key, GENERATION_KEY])
+    except CACHE_ERRORS:
+        return _lookup_from_database(digest), None
+    cached, generation = found.get(cache_key), found.get(GENERATION_KEY)
+    if cached is not None:
+        return cached, generation
+    lookup = _lookup_load(digest)
+    # Misses are remembered briefly too, so a client retrying a bad key costs no queries.
+    with contextlib.suppress(*CACHE_ERRORS):
+        cache.set(cache_key, lookup, MISS_SECONDS if lookup == _MISSING else CACHE_SECONDS)
+    return lookup, generation
 
 
 _touched_at: dict[str, float] = {}  # key hash -> monotonic time this process last touched it
 
 
-def _touch(grant: ApiKeyGrant, digest: str) -> None:
+def _touch(grant: KeyGrant, digest: str) -> None:
     # last_used_at at most once a minute per key: a write per request would cost the hot
     # path. The process remembers its own last touch, so a typical request makes no cache
     # call here at all; the shared cache then dedupes across processes.
@@ -174,7 +135,11 @@ def _touch(grant: ApiKeyGrant, digest: str) -> None:
     if now - _touched_at.get(digest, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
         return
     _touched_at[digest] = now
-    if cache.add(f"groups:apikey-used:{grant.id}", 1, LAST_USED_EVERY_SECONDS):
+    try:
+        first = cache.add(f"groups:apikey-used:{grant.id}", 1, LAST_USED_EVERY_SECONDS)
+    except CACHE_ERRORS:
+        first = True
+    if first:
         ApiKey.objects.filter(pk=grant.id).update(last_used_at=timezone.now())
 
 
@@ -182,14 +147,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     """DRF authentication by `Authorization: Bearer <key>`.
 
     No header: not this authenticator's business (None, so DRF answers 401 when the view
-    needs authentication). A wrong or revoked key: 401. `request.auth` is an ApiKeyGrant;
-    check the group with `api_key_allows(request.auth, slug)` (403 when it says no).
-    `request.routing_generation` is the routing generation read with the key (or None).
+    needs authentication). A wrong, revoked or expired key: 401 saying which. `request.auth`
+    is the key's `core.permissions.KeyGrant`; `request.user` an ApiKeyPrincipal whose
+    `has_perm` answers for the key. `request.routing_generation` is the routing generation
+    read with the key (or None).
     """
 
     keyword = "Bearer"
 
-    def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, ApiKeyGrant] | None:
+    def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, KeyGrant] | None:
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
@@ -200,9 +166,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not token or " " in token:
             raise exceptions.AuthenticationFailed("Send the key as 'Authorization: Bearer <key>'.")
         digest = key_hash(token)
-        grant, request.routing_generation = _grant_for(digest)
-        if grant is None:
+        lookup, request.routing_generation = _lookup(digest)
+        if lookup == _MISSING:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        grant, expires_at = lookup
+        if expires_at is not None and expires_at <= timezone.now():
+            raise exceptions.AuthenticationFailed(
+                f"This API key expired on {expires_at:%Y-%m-%d %H:%M} UTC: ask for a new one."
+            )
         _touch(grant, digest)
         return ApiKeyPrincipal(grant), grant
 
@@ -210,10 +181,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
-def api_key_allows(api_key: ApiKeyGrant | ApiKey, slug: str) -> bool:
-    """Whether a key (the grant on request.auth, or the model) may call this group."""
+def api_key_allows(api_key: KeyGrant | ApiKey, slug: str) -> bool:
+    """Whether a key (the grant on request.auth, or the model) may call this group slug.
+
+    Prefer `groups.selectors.group_for`, which also checks the group's team and the scope."""
     if isinstance(api_key, ApiKey):
-        if api_key.revoked_at is not None:
+        if not api_key.is_active:
             return False
         return api_key.all_groups or api_key.groups.filter(slug=slug).exists()
     return api_key.all_groups or slug in api_key.group_slugs

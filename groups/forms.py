@@ -1,16 +1,27 @@
 """Forms for the group pages: they parse input; the rules are the services'.
 
-`add_service_errors` puts a GroupValidationError's field-named messages on the form, on
-the field of the same name when there is one, at the top otherwise.
+`add_service_errors` puts a ServiceError's field-named messages on the form, on the field
+of the same name when there is one, at the top otherwise.
 """
 
 from django import forms
 from django.db.models import QuerySet
 
-from groups.models import DeletionPolicy, Membership, ModelGroup, Role, RoutingMode
+from core.errors import ServiceError
+from core.models import Team
+from core.permissions import actable
+from core.roles import SCOPES
+from groups.models import (
+    ApiKey,
+    DeletionPolicy,
+    Membership,
+    ModelGroup,
+    Role,
+    RoutingMode,
+)
 from groups.services import (
-    GroupValidationError,
     MemberSpec,
+    api_key_errors,
     group_default_features,
     group_fields_errors,
     group_members_errors,
@@ -25,7 +36,9 @@ FIELD_LABELS = {
 }
 
 
-def add_service_errors(form: forms.BaseForm, error: GroupValidationError) -> None:
+def add_service_errors(form: forms.BaseForm, error: ServiceError) -> None:
+    if not error.errors:
+        form.add_error(None, error.message)
     for field, messages in error.errors.items():
         for message in messages:
             if field in form.fields:
@@ -49,24 +62,45 @@ class GroupCreateForm(forms.Form):
         max_length=200, help_text="The endpoint URL and the table are named after it, for good."
     )
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(),
+        required=False,
+        help_text="Its Operators manage the group (default: your only team).",
+    )
     routing_mode = forms.ChoiceField(
         choices=RoutingMode.choices,
         initial=RoutingMode.WEIGHTED,
-        help_text="Sticky: the same routing key always meets the same model.",
+        help_text="Sticky: every request sends a routing key, and the same key always meets "
+        "the same model.",
     )
     deletion_policy = forms.ChoiceField(
         choices=DeletionPolicy.choices,
         initial=DeletionPolicy.ARCHIVE,
         help_text="What happens to the inference table when the group is deleted.",
     )
+    requires_approval = forms.BooleanField(
+        required=False,
+        help_text="Promotions, rollbacks and traffic changes wait for a second person.",
+    )
     champion = VersionChoiceField(queryset=ModelVersion.objects.none())
     champion_weight = forms.IntegerField(
         min_value=0, max_value=100, initial=100, label="Champion weight (%)"
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["champion"].queryset = _versions()
+        teams = actable(user, Team.objects.order_by("name"), team_field="pk")
+        self.fields["team"].queryset = teams
+        self.only_team = next(iter(teams[:2]), None) if teams[:2].count() == 1 else None
+        if self.only_team is not None:
+            self.fields["team"].initial = self.only_team.pk
+
+    def clean_team(self) -> Team:
+        team = self.cleaned_data.get("team") or self.only_team
+        if team is None:
+            raise forms.ValidationError("Choose the team that owns the group.")
+        return team
 
 
 class ChallengerForm(forms.Form):
@@ -157,6 +191,8 @@ class GroupAdminForm(forms.ModelForm):
             "routing_mode",
             "deletion_policy",
             "is_active",
+            "requires_approval",
+            "team",
             "features",
         ]
 
@@ -168,18 +204,27 @@ class GroupAdminForm(forms.ModelForm):
             deletion_policy=cleaned.get("deletion_policy") or "",
             exclude_pk=self.instance.pk,
         )
-        features = cleaned.get("features")
-        if self.instance.pk and not features:
-            errors["features"] = ["List the feature names every member must accept."]
-        elif features is not None and not (
-            isinstance(features, list) and all(isinstance(f, str) and f for f in features)
-        ):
-            errors["features"] = ['A list of feature names, e.g. ["income", "age"].']
-        for field, messages in errors.items():
-            for message in messages:
-                if field not in self.errors or message not in self.errors[field]:
-                    self.add_error(field if field in self.fields else None, message)
+        errors.update(_features_errors(cleaned.get("features"), required=bool(self.instance.pk)))
+        _add_errors(self, errors)
         return cleaned
+
+
+def _features_errors(features: object, *, required: bool) -> dict[str, list[str]]:
+    if required and not features:
+        return {"features": ["List the feature names every member must accept."]}
+    if features is not None and not (
+        isinstance(features, list) and all(isinstance(f, str) and f for f in features)
+    ):
+        return {"features": ['A list of feature names, e.g. ["income", "age"].']}
+    return {}
+
+
+def _add_errors(form: forms.BaseForm, errors: dict[str, list[str]]) -> None:
+    """Service-rule errors on the form, once each, on their field when the form has it."""
+    for field, messages in errors.items():
+        for message in messages:
+            if field not in form.errors or message not in form.errors[field]:
+                form.add_error(field if field in form.fields else None, message)
 
 
 class MembershipInlineFormSet(forms.BaseInlineFormSet):
@@ -209,3 +254,30 @@ class MembershipInlineFormSet(forms.BaseInlineFormSet):
         ]
         if messages:
             raise forms.ValidationError(messages)
+
+
+class ApiKeyAdminForm(forms.ModelForm):
+    """The admin's key form; the rules are the service's (`api_key_errors`)."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="predict: predict and feedback; read: reads; manage: what an Operator does.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "team", "scopes", "all_groups", "groups", "expires_at"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        errors = api_key_errors(
+            name=cleaned.get("name") or "",
+            team=cleaned.get("team") or (self.instance.team if self.instance.pk else None),
+            scopes=cleaned.get("scopes") or [],
+            groups=cleaned.get("groups") or [],
+            all_groups=bool(cleaned.get("all_groups")),
+            expires_at=cleaned.get("expires_at") if self.instance.pk is None else None,
+        )
+        _add_errors(self, {f: m for f, m in errors.items() if f not in self.errors})
+        return cleaned

@@ -6,13 +6,52 @@ cached routing table, `groups.services` checks every change with `split_errors`.
 
 import hashlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 SHADOW = "shadow"
+# Also the order members are shown in: champion, challengers, shadows.
 ROLES = (CHAMPION, CHALLENGER, SHADOW)
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+STICKY = "sticky"
+
+
+def _version_id(member: Any) -> int:
+    for name in ("model_version_id", "version_id"):
+        value = getattr(member, name, None)
+        if value is not None:
+            return value
+    return 0
+
+
+def by_role[Member](members: Iterable[Member]) -> list[Member]:
+    """Members in the one order every page and answer shows them: champion, challengers,
+    shadows; heavier weight first within a role; then by version id (stable).
+
+    Takes anything with `role` and `weight` (Membership rows, RouteMember, ...)."""
+    return sorted(
+        members,
+        key=lambda m: (ROLE_RANK.get(str(m.role), len(ROLES)), -m.weight, _version_id(m)),
+    )
+
+
+def routing_key_errors(*, routing_mode: str, routing_key: str | None) -> dict[str, list[str]]:
+    """A sticky group promises one applicant one model: a request without a routing key
+    has nothing to stick to and is refused (400) instead of routed at random.
+
+    Empty when the request may be routed. The serving path calls it before `choose`."""
+    if routing_mode == STICKY and not (routing_key or "").strip():
+        return {
+            "routing_key": [
+                "This group routes by routing key (sticky): send a routing_key, e.g. the "
+                "applicant id, so the same applicant always meets the same model."
+            ]
+        }
+    return {}
 
 
 @dataclass(frozen=True)
@@ -43,15 +82,14 @@ def choose(
     members: Sequence[RouteMember],
     *,
     routing_key: str | None,
-    sticky: bool,
+    sticky: bool = False,
     rand: Callable[[], float] = random.random,
 ) -> RouteMember:
     """Pick the member that answers, by weight; shadows are never chosen.
 
     A routing key always picks by its stable hash (so one applicant meets one model while
-    the weights stand), whatever the mode. Sticky mode without a key has nothing to stick
-    to and falls back to a weighted random choice; `sticky` is accepted for callers that
-    want to say so.
+    the weights stand), whatever the mode. A sticky group refuses requests without a key
+    before they get here (`routing_key_errors`); `sticky` is accepted for older callers.
     """
     # Sorted by version id so the stable point maps to the same member whatever order
     # the database returned them in.
@@ -73,6 +111,43 @@ def choose(
     return eligible[-1]  # point == 1.0 from a custom rand()
 
 
+def _member_errors(member: RouteMember) -> list[tuple[str, str]]:
+    errors = []
+    if member.role not in ROLES:
+        errors.append(
+            ("role", f"{_label(member)}: {member.role!r} is not a role (use {', '.join(ROLES)}).")
+        )
+    if not 0 <= member.weight <= 100:
+        errors.append(
+            ("weight", f"{_label(member)}: a weight is between 0 and 100, not {member.weight}.")
+        )
+    elif member.role == SHADOW and member.weight != 0:
+        errors.append(
+            ("weight", f"{_label(member)} is a shadow: shadows take no traffic (weight 0).")
+        )
+    return errors
+
+
+def _split_totals_errors(members: Sequence[RouteMember], active: bool) -> list[tuple[str, str]]:
+    errors = []
+    champions = [m for m in members if m.role == CHAMPION]
+    if len(champions) > 1 or (active and not champions):
+        errors.append(
+            (
+                "role",
+                "An active group needs exactly one champion"
+                + (f", not {len(champions)}." if champions else "; choose one."),
+            )
+        )
+    if members and (active or champions):
+        total = sum(m.weight for m in members if m.role in (CHAMPION, CHALLENGER))
+        if total != 100:
+            errors.append(
+                ("weight", f"Champion and challenger weights must sum to 100, not {total}.")
+            )
+    return errors
+
+
 def split_errors(members: Sequence[RouteMember], *, active: bool = True) -> dict[str, list[str]]:
     """What is wrong with a split of roles and weights, by field; empty when it is valid.
 
@@ -80,30 +155,9 @@ def split_errors(members: Sequence[RouteMember], *, active: bool = True) -> dict
     shadows take no traffic; every weight is within 0-100.
     """
     errors: dict[str, list[str]] = {}
-
-    def add(field: str, message: str) -> None:
+    found = [e for member in members for e in _member_errors(member)]
+    for field, message in found + _split_totals_errors(members, active):
         errors.setdefault(field, []).append(message)
-
-    for member in members:
-        if member.role not in ROLES:
-            add(
-                "role", f"{_label(member)}: {member.role!r} is not a role (use {', '.join(ROLES)})."
-            )
-        if not 0 <= member.weight <= 100:
-            add("weight", f"{_label(member)}: a weight is between 0 and 100, not {member.weight}.")
-        elif member.role == SHADOW and member.weight != 0:
-            add("weight", f"{_label(member)} is a shadow: shadows take no traffic (weight 0).")
-    champions = [m for m in members if m.role == CHAMPION]
-    if len(champions) > 1 or (active and not champions):
-        add(
-            "role",
-            "An active group needs exactly one champion"
-            + (f", not {len(champions)}." if champions else "; choose one."),
-        )
-    if members and (active or champions):
-        total = sum(m.weight for m in members if m.role in (CHAMPION, CHALLENGER))
-        if total != 100:
-            add("weight", f"Champion and challenger weights must sum to 100, not {total}.")
     return errors
 
 

@@ -1,172 +1,115 @@
-"""Reads of groups that need care: the cached routing table on the serving hot path.
+"""Reads of groups that need care: the group an API view acts on (`group_for`), lists,
+the page's pieces, and the curl example.
 
-The routing configuration of a group is cached in each process and checked against a
-generation counter kept in Django's cache (Redis in production, shared by every worker).
-Every change bumps the counter once its transaction commits (`routing_invalidate`), so a
-request either sees the configuration it read in full, old or new, never a mix: a table
-is built from one query and replaced whole.
+The routing cache lives in groups/routing_cache.py; its names are imported here too so
+callers of `groups.selectors.routing_table` keep working.
 """
 
 import json
-import random
-import time
-from dataclasses import dataclass, replace
 
-from django.conf import settings
-from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db import transaction
-from django.db.models import Case, Prefetch, When
+from django.db.models import Case, Prefetch, QuerySet, Value, When
+from django.http import Http404
 
-from groups.models import Membership, ModelGroup, RoleChange
-from groups.routing import CHALLENGER, CHAMPION, RouteMember, promoted
+from core.errors import ServiceError
+from core.models import Team
+from core.permissions import actable, is_api_key, require, visible
+from groups.models import Membership, ModelGroup, PendingChange, PendingStatus, RoleChange
+from groups.routing import ROLE_RANK, ROLES, RouteMember, by_role, promoted
+from groups.routing_cache import (  # noqa: F401 - re-exported for the inference app
+    GENERATION_KEY,
+    PROCESS_LOCAL_TTL_SECONDS,
+    RoutingTable,
+    routing_cache_clear,
+    routing_generation,
+    routing_invalidate,
+    routing_table,
+)
 from registry.models import ModelVersion
 
-GENERATION_KEY = "groups:routing:generation"
 
+def group_for(user, slug: str, perm: str) -> ModelGroup:
+    """The group `slug` for a request, or an error, in this order:
 
-@dataclass(frozen=True)
-class RoutingTable:
-    group_id: int
-    slug: str
-    name: str
-    table_name: str
-    routing_mode: str
-    is_active: bool
-    features: tuple[str, ...]
-    members: tuple[RouteMember, ...]
+    1. an API key not allowed on this slug: 403, whether or not such a group exists (a key
+       scoped to group A learns nothing about other slugs);
+    2. no such group (or one the user may not read): 404;
+    3. `perm` on the group refused (role, team, key scope): 403.
 
-
-# slug -> (generation it was read at, when, table or None for an unknown group)
-_tables: dict[str, tuple[int, float, RoutingTable | None]] = {}
-
-# With a per-process cache (the embedded default's local memory) another process's bump
-# is invisible here, so a table read there is also re-read after this many seconds.
-PROCESS_LOCAL_TTL_SECONDS = 2.0
-
-
-def _cache_is_process_local() -> bool:
-    return settings.CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
-
-
-def routing_generation() -> int:
-    generation = cache.get(GENERATION_KEY)
-    if generation is None:
-        # A random start, not 0: after a cache flush a counter restarting at a small number
-        # could meet a generation some process still holds and serve its stale table.
-        cache.add(GENERATION_KEY, random.getrandbits(52), timeout=None)
-        generation = cache.get(GENERATION_KEY)
-    return generation
-
-
-def _bump_generation() -> None:
-    try:
-        cache.incr(GENERATION_KEY)
-    except ValueError:  # missing (flushed): any fresh random start invalidates everyone
-        cache.set(GENERATION_KEY, random.getrandbits(52), timeout=None)
-
-
-def routing_invalidate() -> None:
-    """Call inside the transaction of every change to a group or its members."""
-    transaction.on_commit(_bump_generation)
-
-
-def routing_cache_clear() -> None:
-    """Forget this process's tables (tests)."""
-    _tables.clear()
-
-
-def _load(slug: str) -> RoutingTable | None:
-    # One query for the group and its members, so the table is one consistent snapshot.
-    rows = list(
-        Membership.objects.filter(group__slug=slug)
-        .select_related("group", "model_version__model")
-        .order_by("model_version_id")
+    Every group API view (and predict, feedback, comparison, inferences) fetches through it.
+    """
+    if is_api_key(user):
+        grant = user.grant
+        if not (grant.all_groups or slug in grant.group_slugs):
+            raise PermissionDenied(f"This API key may not use the group '{slug}'.")
+    group = (
+        visible(user, ModelGroup.objects.select_related("team"), group_field="slug")
+        .filter(slug=slug)
+        .first()
     )
-    if rows:
-        group = rows[0].group
-    else:
-        group = ModelGroup.objects.filter(slug=slug).first()
-        if group is None:
-            return None
-    members = tuple(
-        RouteMember(
-            version_id=m.model_version_id,
-            role=m.role,
-            weight=m.weight,
-            model_name=m.model_version.model.name,
-            version=m.model_version.version,
-        )
-        for m in rows
-    )
-    return RoutingTable(
-        group_id=group.pk,
-        slug=group.slug,
-        name=group.name,
-        table_name=group.table_name,
-        routing_mode=group.routing_mode,
-        is_active=group.is_active,
-        features=tuple(group.features),
-        members=members,
+    if group is None:
+        raise Http404(f"No group '{slug}'.")
+    require(user, perm, group)
+    return group
+
+
+def team_for_new_group(user, slug: str | None) -> Team:
+    """The team a new group belongs to: a key's own team; for a person, the team named by
+    `slug` among theirs, or their only team (a 400 naming `team` otherwise)."""
+    if is_api_key(user):
+        team = Team.objects.filter(pk=user.grant.team_id).first()
+        if team is None or (slug and slug != team.slug):
+            raise ServiceError({"team": ["An API key creates groups in its own team only."]})
+        return team
+    teams = actable(user, Team.objects.order_by("slug"), team_field="pk")
+    if slug:
+        team = teams.filter(slug=slug).first()
+        if team is None:
+            raise ServiceError({"team": [f"{slug!r} is not one of your teams."]})
+        return team
+    mine = list(teams[:2])
+    if len(mine) == 1:
+        return mine[0]
+    if not mine:
+        raise ServiceError({"team": ["You belong to no team: ask an Admin to add you to one."]})
+    raise ServiceError({"team": ["You belong to several teams: name the one that owns the group."]})
+
+
+def role_order() -> Case:
+    """`by_role`'s order as a database expression, for querysets (admin inline, lists)."""
+    return Case(
+        *(When(role=role, then=Value(rank)) for role, rank in ROLE_RANK.items()),
+        default=Value(len(ROLES)),
     )
 
 
-def _with_override(table: RoutingTable) -> RoutingTable:
-    """settings.HUB_ROUTING_OVERRIDES forces a group to one version (for testing)."""
-    forced = str(settings.HUB_ROUTING_OVERRIDES.get(table.slug, "")).strip()
-    if not forced.isdigit():  # unset, or not a version id: route normally
-        return table
-    version_id = int(forced)
-    current = next((m for m in table.members if m.version_id == version_id), None)
-    member = RouteMember(
-        version_id=version_id,
-        role=current.role if current else CHAMPION,
-        weight=100,
-        model_name=current.model_name if current else "",
-        version=current.version if current else "",
+def members_by_role() -> QuerySet[Membership]:
+    return Membership.objects.select_related("model_version__model").order_by(
+        role_order(), "-weight", "model_version_id"
     )
-    return replace(table, members=(member,))
 
 
-def routing_table(slug: str, *, generation: int | None = None) -> RoutingTable | None:
-    """The group's routing configuration, or None for an unknown group (cached per process).
-
-    `generation`: the routing generation when the caller already read it in this request
-    (the API key lookup reads both in one round trip); otherwise it is read here."""
-    if generation is None:
-        generation = routing_generation()
-    now = time.monotonic()
-    held = _tables.get(slug)
-    fresh = held is not None and held[0] == generation
-    if fresh and _cache_is_process_local():
-        fresh = now - held[1] < PROCESS_LOCAL_TTL_SECONDS
-    if fresh:
-        table = held[2]
-    else:
-        table = _load(slug)
-        _tables[slug] = (generation, now, table)
-    return _with_override(table) if table is not None else None
-
-
-def group_list_page(*, page_number: int | str | None, per_page: int = 20) -> Page:
-    groups = ModelGroup.objects.prefetch_related(
-        Prefetch(
-            "memberships",
-            queryset=Membership.objects.select_related("model_version__model").order_by(
-                Case(When(role=CHAMPION, then=0), When(role=CHALLENGER, then=1), default=2),
-                "-weight",
-            ),
-        )
+def groups_with_members(user) -> QuerySet[ModelGroup]:
+    """The groups `user` may read, members prefetched in `by_role` order."""
+    groups = ModelGroup.objects.select_related("team").prefetch_related(
+        Prefetch("memberships", queryset=members_by_role())
     )
+    return visible(user, groups, group_field="slug")
+
+
+def group_list_page(
+    *, groups: QuerySet[ModelGroup], page_number: int | str | None, per_page: int = 20
+) -> Page:
     return Paginator(groups, per_page).get_page(page_number)
 
 
 def group_role_changes(*, group: ModelGroup, limit: int = 10) -> list[RoleChange]:
     """The latest changes, each with `split_after`: [(version label, role, weight)]."""
     changes = list(
-        group.role_changes.select_related("actor", "from_version__model", "to_version__model")[
-            :limit
-        ]
+        group.role_changes.select_related(
+            "actor", "approved_by", "api_key", "from_version__model", "to_version__model"
+        )[:limit]
     )
     ids = {row["model_version"] for c in changes for row in c.weights_after}
     labels = {
@@ -185,10 +128,8 @@ def group_role_changes(*, group: ModelGroup, limit: int = 10) -> list[RoleChange
 
 
 def group_members(*, group: ModelGroup) -> list[Membership]:
-    """Members, champion first, then by weight."""
-    order = {"champion": 0, "challenger": 1, "shadow": 2}
-    members = list(group.memberships.select_related("model_version__model"))
-    return sorted(members, key=lambda m: (order.get(m.role, 3), -m.weight, m.model_version_id))
+    """Members, champion first, then by weight (`by_role`)."""
+    return by_role(group.memberships.select_related("model_version__model"))
 
 
 def group_last_promotion(*, group: ModelGroup) -> RoleChange | None:
@@ -198,6 +139,15 @@ def group_last_promotion(*, group: ModelGroup) -> RoleChange | None:
         .select_related("from_version__model", "to_version__model")
         .order_by("-created_at", "-id")
         .first()
+    )
+
+
+def group_pending_changes(*, group: ModelGroup) -> list[PendingChange]:
+    """Changes waiting for a second person, oldest first (the group page's section)."""
+    return list(
+        group.pending_changes.filter(status=PendingStatus.PENDING)
+        .select_related("author", "author_key", "group")
+        .order_by("created_at", "id")
     )
 
 

@@ -11,4 +11,16 @@ urlpatterns = [
     path("<slug:slug>/promote/", views.group_promote_view, name="group_promote"),
     path("<slug:slug>/traffic/", views.group_traffic_view, name="group_traffic"),
     path("<slug:slug>/rollback/", views.group_rollback_view, name="group_rollback"),
+    path(
+        "<slug:slug>/pending/<int:pk>/approve/",
+        views.pending_change_decide_view,
+        {"decision": "approve"},
+        name="pending_approve",
+    ),
+    path(
+        "<slug:slug>/pending/<int:pk>/reject/",
+        views.pending_change_decide_view,
+        {"decision": "reject"},
+        name="pending_reject",
+    ),
 ]

@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 
@@ -30,4 +31,21 @@ app.conf.beat_schedule.update(
     {
         "inference-rollups-refresh": {"task": "inference.rollups_refresh", "schedule": 60.0},
     }
+)
+
+# Monitoring: every member's hourly window and the day so far, each hour; the closed day,
+# complete, just after midnight UTC (monitoring/snapshots.py).
+app.conf.beat_schedule.update(
+    {
+        "monitoring-snapshots-hourly": {"task": "monitoring.snapshots_hourly", "schedule": crontab(minute=5)},
+        "monitoring-snapshots-daily": {
+            "task": "monitoring.snapshots_daily",
+            "schedule": crontab(minute=15, hour=0),
+        },
+    }
+)
+
+# Rollouts: one decision per running rollout every minute (rollouts/services.py).
+app.conf.beat_schedule.update(
+    {"rollouts-tick": {"task": "rollouts.tick", "schedule": 60.0}}
 )

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HUB_VAR_DIR", BASE_DIR / "var"))
@@ -70,10 +71,14 @@ INSTALLED_APPS = [
     "groups",
     "inference",
     "training",
+    "monitoring",
+    "rollouts",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The strict Content Security Policy below (SECURE_CSP) on every response.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -219,6 +224,19 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Scripts and styles only from our own static files: templates carry no inline script,
+# handler, <style> or style="" (behaviour in hub/static/hub/ui.js, looks in hub.css), htmx
+# runs with allowEval off, and the API docs load their init script from a URL.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
 
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -278,8 +296,19 @@ HUB_PREDICT_BATCH_MAX = env.int("HUB_PREDICT_BATCH_MAX", default=1000)
 # Versions backed by an external LLM cost a provider call per instance: a lower cap.
 HUB_PREDICT_BATCH_MAX_EXTERNAL = env.int("HUB_PREDICT_BATCH_MAX_EXTERNAL", default=20)
 
+# --- Registry uploads (registry/artifacts.py, registry/importing/) ----------------------
+# A skops artifact's size, its unpacked size and entries, and its zip compression ratio are
+# checked before skops reads it (a zip bomb is refused); metadata/import documents too.
+HUB_ARTIFACT_MAX_BYTES = env.int("HUB_ARTIFACT_MAX_BYTES", default=50 * 1024 * 1024)
+HUB_ARTIFACT_MAX_UNCOMPRESSED_BYTES = env.int("HUB_ARTIFACT_MAX_UNCOMPRESSED_BYTES", default=512 * 1024 * 1024)
+HUB_ARTIFACT_MAX_RATIO = env.int("HUB_ARTIFACT_MAX_RATIO", default=200)
+HUB_ARTIFACT_MAX_ENTRIES = env.int("HUB_ARTIFACT_MAX_ENTRIES", default=10_000)
+HUB_METADATA_MAX_BYTES = env.int("HUB_METADATA_MAX_BYTES", default=5 * 1024 * 1024)
+
 # --- Training ---------------------------------------------------------------------------
 TRAINING_HEARTBEAT_TIMEOUT_SECONDS = env.int("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", default=300)
+TRAINING_UPLOAD_MAX_BYTES = env.int("TRAINING_UPLOAD_MAX_BYTES", default=50 * 1024 * 1024)
+TRAINING_UPLOAD_MAX_ROWS = env.int("TRAINING_UPLOAD_MAX_ROWS", default=1_000_000)
 
 LOGGING = {
     "version": 1,
@@ -290,3 +319,25 @@ LOGGING = {
     # django-axes logs every login at INFO; failures and lockouts are warnings.
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- Monitoring (monitoring/) -----------------------------------------------------------
+# A reference keeps a seeded sample of this many rows (plus exact summaries of all rows).
+HUB_MONITORING_REFERENCE_ROWS = env.int("HUB_MONITORING_REFERENCE_ROWS", default=10_000)
+HUB_MONITORING_SEED = env.int("HUB_MONITORING_SEED", default=2026)
+HUB_MONITORING_REFERENCE_MAX_BYTES = env.int("HUB_MONITORING_REFERENCE_MAX_BYTES", default=50 * 1024 * 1024)
+HUB_MONITORING_REFERENCE_MAX_ROWS = env.int("HUB_MONITORING_REFERENCE_MAX_ROWS", default=1_000_000)
+# A snapshot reads at most this many rows of a member's window (a systematic sample).
+HUB_MONITORING_SAMPLE_ROWS = env.int("HUB_MONITORING_SAMPLE_ROWS", default=5_000)
+HUB_MONITORING_LABELLED_ROWS = env.int("HUB_MONITORING_LABELLED_ROWS", default=20_000)
+# Alerts are e-mailed to the group's team and to these addresses (Django's mail backend).
+HUB_MONITORING_ALERT_EMAILS = env.list("HUB_MONITORING_ALERT_EMAILS", default=[])
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="model-hub@localhost")
+# Webhooks to private or loopback addresses are refused: a webhook is a request the hub
+# makes for a user, and must not reach the hub's own network (SSRF). Tests and labs only.
+HUB_WEBHOOK_ALLOW_PRIVATE = env.bool("HUB_WEBHOOK_ALLOW_PRIVATE", default=False)

@@ -2,16 +2,18 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from hub import views
 
 api_v1 = [
     path("", include("providers.api_urls")),
     path("", include("registry.api_urls")),
+    path("", include("rollouts.api_urls")),
     path("", include("groups.api_urls")),
     path("", include("inference.api_urls")),
     path("", include("training.api_urls")),
+    path("", include("monitoring.api_urls")),
 ]
 
 urlpatterns = [
@@ -26,12 +28,21 @@ urlpatterns = [
     # are a page for people, so they send anonymous visitors to the login page.
     path(
         "api/docs/",
-        login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        # The split view serves Swagger UI's init script from ?script, not inline (CSP).
+        login_required(
+            SpectacularSwaggerSplitView.as_view(
+                url_name="api-schema", template_name="hub/swagger_ui.html"
+            )
+        ),
         name="api-docs",
     ),
     path("models/", include("registry.urls")),
+    # A group's analytics tabs (/groups/<slug>/compare/, .../inferences/) and the
+    # /inference/ pages: ahead of groups.urls, which would otherwise take /groups/<slug>/...
+    path("", include("inference.urls")),
+    path("", include("monitoring.urls")),  # /groups/<slug>/monitoring/, ahead of groups.urls
+    path("groups/<slug:slug>/rollouts/", include("rollouts.urls")),
     path("groups/", include("groups.urls")),
-    path("inference/", include("inference.urls")),
     path("providers/", include("providers.urls")),
     path("training/", include("training.urls")),
 ]

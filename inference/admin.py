@@ -1,5 +1,4 @@
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, StreamingHttpResponse
@@ -7,9 +6,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from core.permissions import require
 from inference.archive import archived_table_csv, archived_table_drop
 from inference.models import ArchivedInferenceTable, RollupDirtyHour, RollupState
 from inference.rollup import rollup_reset
+
+VIEW_ARCHIVED = "inference.view_archivedinferencetable"
+DELETE_ARCHIVED = "inference.delete_archivedinferencetable"
 
 
 @admin.register(ArchivedInferenceTable)
@@ -35,6 +38,13 @@ class ArchivedInferenceTableAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: ArchivedInferenceTable | None = None) -> bool:
         return False
 
+    # Viewing and exporting: every role reads them; dropping: Admins only (core/roles.py).
+    def has_view_permission(self, request: HttpRequest, obj: ArchivedInferenceTable | None = None) -> bool:
+        return request.user.has_perm(VIEW_ARCHIVED, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: ArchivedInferenceTable | None = None) -> bool:
+        return request.user.has_perm(DELETE_ARCHIVED, obj)
+
     @admin.display(description="Export")
     def export_link(self, obj: ArchivedInferenceTable) -> str:
         url = reverse("admin:inference_archivedinferencetable_export", args=[obj.pk])
@@ -49,9 +59,8 @@ class ArchivedInferenceTableAdmin(admin.ModelAdmin):
         return [export, *super().get_urls()]
 
     def export_view(self, request: HttpRequest, object_id: int) -> StreamingHttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
         archived = get_object_or_404(ArchivedInferenceTable, pk=object_id)
+        require(request.user, VIEW_ARCHIVED, archived)
         response = StreamingHttpResponse(
             archived_table_csv(archived=archived), content_type="text/csv; charset=utf-8"
         )
@@ -67,10 +76,14 @@ class ArchivedInferenceTableAdmin(admin.ModelAdmin):
 
     # Deleting the record drops its table: Django's confirmation page asks first.
     def delete_model(self, request: HttpRequest, obj: ArchivedInferenceTable) -> None:
+        require(request.user, DELETE_ARCHIVED, obj)
         archived_table_drop(archived=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ArchivedInferenceTable]) -> None:
-        for archived in queryset:
+        archives = list(queryset)
+        for archived in archives:  # every one allowed before any is dropped
+            require(request.user, DELETE_ARCHIVED, archived)
+        for archived in archives:
             archived_table_drop(archived=archived)
 
 
@@ -104,6 +117,9 @@ class RollupStateAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # beat makes them
 
+    def has_view_permission(self, request: HttpRequest, obj: RollupState | None = None) -> bool:
+        return request.user.has_perm("inference.view_rollupstate", obj)
+
     def has_change_permission(self, request: HttpRequest, obj: RollupState | None = None) -> bool:
         return False
 
@@ -118,6 +134,8 @@ class RollupStateAdmin(admin.ModelAdmin):
     )
     def rebuild(self, request: HttpRequest, queryset: QuerySet[RollupState]) -> None:
         states = list(queryset.select_related("group"))
+        for state in states:
+            require(request.user, "inference.change_rollupstate", state)
         for state in states:
             rollup_reset(group=state.group)
         self.message_user(

@@ -251,11 +251,7 @@ def member_totals(
     buckets: dict[tuple[int, datetime], dict[str, float]] = defaultdict(lambda: dict.fromkeys(_SUMMED, 0))
     histograms: dict[int, latency_sketch.Histogram] = defaultdict(dict)
     if group_id is not None and split.rolled_to is not None:
-        for row in rollup_totals_query(group_id, split, kind):
-            row.update({name: row[f"sum_{name}"] for name in ADDITIVE})
-            _add_group(buckets[(row["model_version_id"], row["bucket"])], row)
-        for version_id, histogram in rollup_histograms_query(group_id, split):
-            latency_sketch.histogram_add(histograms[version_id], histogram)
+        _add_rolled(buckets, histograms, group_id, split, kind)
     for row in bucket_totals_query(model, split.raw, kind):
         _add_group(buckets[(row["model_version_id"], row["bucket"])], row)
     for version_id, index, rows in latency_counts_query(model, split.raw):
@@ -268,29 +264,45 @@ def member_totals(
         total = sums[version_id]
         for key, value in bucket_total.items():
             total[key] += value
-    totals: dict[int, Totals] = {}
-    for version_id, total in sums.items():
-        n = int(total["scored"])
-        mean = total["score_sum"] / n if n else None
-        variance = None
-        if n > 1 and mean is not None:
-            variance = max(0.0, (total["score_squares"] - n * mean * mean) / (n - 1))
-        totals[version_id] = Totals(
-            requests=int(total["requests"]),
-            served=int(total["served"]),
-            scored=n,
-            mean_score=mean,
-            score_variance=variance,
-            positives=int(total["positives"]),
-            fallbacks=int(total["fallbacks"]),
-            errors=int(total["errors"]),
-            labelled=int(total["labelled"]),
-            confusion=analytics.Confusion(
-                tp=int(total["tp"]), fp=int(total["fp"]), tn=int(total["tn"]), fn=int(total["fn"])
-            ),
-            latency=latency_sketch.percentiles(histograms[version_id], PERCENTILES),
-        )
+    totals = {version_id: _totals(total, histograms[version_id]) for version_id, total in sums.items()}
     return totals, dict(buckets)
+
+
+def _add_rolled(
+    buckets: dict[tuple[int, datetime], dict[str, float]],
+    histograms: dict[int, latency_sketch.Histogram],
+    group_id: int,
+    split: WindowSplit,
+    kind: str,
+) -> None:
+    for row in rollup_totals_query(group_id, split, kind):
+        row.update({name: row[f"sum_{name}"] for name in ADDITIVE})
+        _add_group(buckets[(row["model_version_id"], row["bucket"])], row)
+    for version_id, histogram in rollup_histograms_query(group_id, split):
+        latency_sketch.histogram_add(histograms[version_id], histogram)
+
+
+def _totals(total: dict[str, float], histogram: latency_sketch.Histogram) -> Totals:
+    n = int(total["scored"])
+    mean = total["score_sum"] / n if n else None
+    variance = None
+    if n > 1 and mean is not None:
+        variance = max(0.0, (total["score_squares"] - n * mean * mean) / (n - 1))
+    return Totals(
+        requests=int(total["requests"]),
+        served=int(total["served"]),
+        scored=n,
+        mean_score=mean,
+        score_variance=variance,
+        positives=int(total["positives"]),
+        fallbacks=int(total["fallbacks"]),
+        errors=int(total["errors"]),
+        labelled=int(total["labelled"]),
+        confusion=analytics.Confusion(
+            tp=int(total["tp"]), fp=int(total["fp"]), tn=int(total["tn"]), fn=int(total["fn"])
+        ),
+        latency=latency_sketch.percentiles(histogram, PERCENTILES),
+    )
 
 
 def member_rows(model: type[Model], since: datetime | None, until: datetime, version_id: int) -> QuerySet:

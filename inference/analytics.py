@@ -1,7 +1,8 @@
 """Metric maths for binary classifiers over logged predictions (pure: no Django).
 
 Every function takes plain sequences (labels 0/1, scores = probability of class 1) and
-gives the same number as scikit-learn on the same rows; the tests hold them to 1e-9.
+gives the same number as scikit-learn on the same rows (AUC, log loss and Brier ARE
+scikit-learn's; the counts-based ones are held to it by the tests).
 Counts that SQL already aggregated (confusion counts) go through `Confusion`, so the
 page never needs the rows for accuracy, precision, recall or F1.
 """
@@ -11,13 +12,9 @@ from dataclasses import dataclass
 from math import sqrt
 
 import numpy as np
-from scipy.stats import rankdata
+from sklearn import metrics
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
-
-# scikit-learn clips probabilities to [eps, 1 - eps] with the dtype's machine epsilon
-# before taking logs, so a confident wrong answer costs ~36, not infinity.
-_LOG_LOSS_EPS = float(np.finfo(np.float64).eps)
 
 
 @dataclass(frozen=True)
@@ -82,32 +79,27 @@ def accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float | None:
 
 
 def auc_roc(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
-    """Area under the ROC curve by ranks (Mann-Whitney U); tied scores share a mid-rank,
-    which counts a tied positive/negative pair as one half. None with only one class."""
+    """Area under the ROC curve (tied scores count half); None with only one class."""
     t = np.asarray(y_true, dtype=int)
-    s = np.asarray(scores, dtype=float)
-    positives = int(t.sum())
-    negatives = len(t) - positives
-    if positives == 0 or negatives == 0:
+    if not len(t) or t.min() == t.max():
         return None
-    ranks = rankdata(s)  # average ranks for ties
-    rank_sum = float(ranks[t == 1].sum())
-    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+    return float(metrics.roc_auc_score(t, np.asarray(scores, dtype=float)))
 
 
 def log_loss(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
-    t = np.asarray(y_true, dtype=float)
-    if not len(t):
+    # scikit-learn clips probabilities to the dtype's epsilon: a confident wrong answer
+    # costs ~36, not infinity.
+    if not len(y_true):
         return None
-    p = np.clip(np.asarray(scores, dtype=float), _LOG_LOSS_EPS, 1 - _LOG_LOSS_EPS)
-    return float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)))
+    return float(metrics.log_loss(np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float), labels=[0, 1]))
 
 
 def brier(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
-    t = np.asarray(y_true, dtype=float)
-    if not len(t):
+    if not len(y_true):
         return None
-    return float(np.mean((np.asarray(scores, dtype=float) - t) ** 2))
+    return float(
+        metrics.brier_score_loss(np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float), pos_label=1)
+    )
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

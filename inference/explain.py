@@ -208,6 +208,44 @@ def _no_values(X: np.ndarray, labels: Sequence[Any] | None) -> tuple[np.ndarray,
     return np.empty((len(X), 0)), np.full(len(X), np.nan)
 
 
+def _feature_wise(transforms: list[Any], n_features: int) -> bool:
+    """Whether every preprocessing step works on each column alone (keeps the features)."""
+    for step in transforms:
+        if type(step).__name__ not in _FEATURE_WISE or getattr(step, "add_indicator", False):
+            return False
+        if getattr(step, "n_features_in_", n_features) != n_features:
+            return False
+    return True
+
+
+def _affine_preprocess(affine: list[tuple]) -> Callable[[np.ndarray], np.ndarray]:
+    # Scalers only (the usual linear pipeline): the same arithmetic as their transform(),
+    # without sklearn's per-call validation, which costs more than the maths on one row.
+    def preprocess(X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        for offset, factor in affine:
+            X = (X - offset) * factor
+        return X
+
+    return preprocess
+
+
+def _steps_preprocess(transforms: list[Any], names: list[str]) -> Callable[[np.ndarray], np.ndarray]:
+    fitted = bool(transforms) and hasattr(transforms[0], "feature_names_in_")
+
+    def preprocess(X: np.ndarray) -> np.ndarray:
+        if fitted:
+            import pandas as pd
+
+            # Fitted on a DataFrame: hand it one, as predict does (no feature-name warning).
+            X = pd.DataFrame(X, columns=names)
+        for step in transforms:
+            X = step.transform(X)
+        return np.asarray(X, dtype=float)
+
+    return preprocess
+
+
 def _split(estimator: Any, names: list[str]) -> tuple[Callable[[np.ndarray], np.ndarray] | None, Any]:
     """(feature-wise preprocessing, final estimator), or (None, estimator) when the
     preprocessing mixes columns and the model must be explained as a whole."""
@@ -216,35 +254,13 @@ def _split(estimator: Any, names: list[str]) -> tuple[Callable[[np.ndarray], np.
     if not steps:
         return (lambda X: X), estimator
     transforms = [step for _, step in steps[:-1] if step not in (None, "passthrough")]
-    for step in transforms:
-        if type(step).__name__ not in _FEATURE_WISE or getattr(step, "add_indicator", False):
-            return None, estimator
-        if getattr(step, "n_features_in_", n_features) != n_features:
-            return None, estimator
-
+    if not _feature_wise(transforms, n_features):
+        return None, estimator
     affine = [_affine(step) for step in transforms]
     if all(a is not None for a in affine):
-        # Scalers only (the usual linear pipeline): the same arithmetic as their transform(),
-        # without sklearn's per-call validation, which costs more than the maths on one row.
-        def preprocess(X: np.ndarray) -> np.ndarray:
-            X = np.asarray(X, dtype=float)
-            for offset, factor in affine:  # type: ignore[misc]
-                X = (X - offset) * factor
-            return X
-
+        preprocess = _affine_preprocess(affine)
     else:
-        fitted = bool(transforms) and hasattr(transforms[0], "feature_names_in_")
-
-        def preprocess(X: np.ndarray) -> np.ndarray:
-            if fitted:
-                import pandas as pd
-
-                # Fitted on a DataFrame: hand it one, as predict does (no feature-name warning).
-                X = pd.DataFrame(X, columns=names)
-            for step in transforms:
-                X = step.transform(X)
-            return np.asarray(X, dtype=float)
-
+        preprocess = _steps_preprocess(transforms, names)
     probe = preprocess(np.zeros((1, n_features)))
     if probe.shape[1] != n_features:  # e.g. an imputer that dropped an all-missing column
         return None, estimator
@@ -384,13 +400,19 @@ def _permutation_explainer(
 # --- background data ---------------------------------------------------------------------
 
 
+def _sample_rows(reference: dict, names: list[str]) -> np.ndarray | None:
+    sample = reference.get("sample") or reference.get("background")
+    if not (isinstance(sample, list) and sample and all(isinstance(r, dict) for r in sample)):
+        return None
+    rows = [r for r in sample if all(n in r for n in names)][:BACKGROUND_ROWS]
+    return rows_to_matrix(rows, names) if rows else None
+
+
 def _background(version: _Version, names: list[str], estimator: Any) -> np.ndarray | None:
     reference = (version.metadata or {}).get("reference") or {}
-    sample = reference.get("sample") or reference.get("background")
-    if isinstance(sample, list) and sample and all(isinstance(r, dict) for r in sample):
-        rows = [r for r in sample if all(n in r for n in names)][:BACKGROUND_ROWS]
-        if rows:
-            return rows_to_matrix(rows, names)
+    rows = _sample_rows(reference, names)
+    if rows is not None:
+        return rows
     stats = _feature_stats(reference)
     if stats and all(name in stats for name in names):
         return _rows_from_summary([stats[name] for name in names])
@@ -407,12 +429,19 @@ def _feature_stats(reference: dict) -> dict[str, dict]:
     return {}
 
 
-def _quantile_points(summary: dict) -> list[float] | None:
+def _listed_quantiles(summary: dict) -> list[float] | None:
     quantiles = summary.get("quantiles")
     if isinstance(quantiles, dict) and quantiles:  # {"p01": ..., "p50": ...}: monotone values
         return sorted(float(v) for v in quantiles.values())
     if isinstance(quantiles, list) and quantiles:
         return [float(q["value"] if isinstance(q, dict) else q) for q in quantiles]
+    return None
+
+
+def _quantile_points(summary: dict) -> list[float] | None:
+    listed = _listed_quantiles(summary)
+    if listed is not None:
+        return listed
     points = [summary[k] for k in ("p10", "p25", "p50", "p75", "p90") if k in summary]
     if points:
         return [float(v) for v in points]

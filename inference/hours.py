@@ -74,16 +74,24 @@ def window_split(
     last = min(rolled_until, floor_hour(until))
     if first is not None and first >= last:
         return everything_raw
-    skipped = tuple(sorted({h for h in dirty if (first is None or h >= first) and h < last}))
+    skipped = _dirty_within(dirty, first, last)
     raw = []
     if since is not None and since < first:
         raw.append(Span(since, first))
     raw.extend(hour_spans(skipped))
     raw.append(Span(last, until, end_included=True))
+    return WindowSplit(first, last, skipped, _joined(raw))
+
+
+def _dirty_within(dirty: Iterable[datetime], first: datetime | None, last: datetime) -> tuple[datetime, ...]:
+    return tuple(sorted({h for h in dirty if (first is None or h >= first) and h < last}))
+
+
+def _joined(spans: list[Span]) -> tuple[Span, ...]:
     joined: list[Span] = []
-    for span in raw:  # a dirty first or last hour meets the span next to it
+    for span in spans:  # a dirty first or last hour meets the span next to it
         if joined and joined[-1].end == span.start and not joined[-1].end_included:
             joined[-1] = Span(joined[-1].start, span.end, span.end_included)
         else:
             joined.append(span)
-    return WindowSplit(first, last, skipped, tuple(joined))
+    return tuple(joined)

@@ -9,27 +9,36 @@ import math
 from typing import Any
 
 
+def _number_error(value: Any, kind: str) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number, got {shown(value)}."
+    if not math.isfinite(value):
+        return "must be a finite number."
+    if kind == "integer" and not float(value).is_integer():
+        return f"must be a whole number, got {value}."
+    return None
+
+
+def _category_error(value: Any, spec: dict) -> str | None:
+    categories = spec.get("categories")
+    if isinstance(value, dict | list) or value is None:
+        return f"must be one of the categories, got {shown(value)}."
+    if categories and value not in categories:
+        allowed = ", ".join(str(c) for c in categories[:20])
+        return f"{shown(value)} is not a category of this feature (use one of {allowed})."
+    return None
+
+
 def type_error(value: Any, spec: dict) -> str | None:
     kind = spec.get("type", "numeric")
     if kind in ("numeric", "integer"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"must be a number, got {shown(value)}."
-        if not math.isfinite(value):
-            return "must be a finite number."
-        if kind == "integer" and not float(value).is_integer():
-            return f"must be a whole number, got {value}."
-        return None
+        return _number_error(value, kind)
     if kind == "boolean":
         return None if isinstance(value, bool) else f"must be true or false, got {shown(value)}."
     if kind == "text":
         return None if isinstance(value, str) else f"must be a string, got {shown(value)}."
     if kind == "categorical":
-        categories = spec.get("categories")
-        if isinstance(value, dict | list) or value is None:
-            return f"must be one of the categories, got {shown(value)}."
-        if categories and value not in categories:
-            allowed = ", ".join(str(c) for c in categories[:20])
-            return f"{shown(value)} is not a category of this feature (use one of {allowed})."
+        return _category_error(value, spec)
     return None
 
 

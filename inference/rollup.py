@@ -115,6 +115,28 @@ def _first_hour(model: type[Model]) -> datetime | None:
     return floor_hour(first) if first is not None else None
 
 
+def _dirty_marks_take(group: ModelGroup, rolled_until: datetime | None) -> list[datetime]:
+    """Delete the group's marks (in this transaction) and return the hours they name that
+    are already rolled up: those from rolled_until on are read anyway, and past the closed
+    hour they wait."""
+    # The marks go first (see the module docstring), locked in the order feedback's
+    # upserts lock theirs, so the two never wait on each other in a circle.
+    marks = list(
+        RollupDirtyHour.objects.select_for_update()
+        .filter(group=group)
+        .order_by("hour")
+        .values_list("pk", "hour")
+    )
+    RollupDirtyHour.objects.filter(pk__in=[pk for pk, _ in marks]).delete()
+    return [hour for _, hour in marks if rolled_until is not None and hour < rolled_until]
+
+
+def _batches(dirty: list[datetime], start: datetime, closed: datetime) -> list[list[Span]]:
+    # All dirty hours in one statement; the new hours a chunk at a time.
+    batches = [hour_spans(dirty)] if dirty else []
+    return batches + [[chunk] for chunk in chunked(start, closed, BUILD_CHUNK)]
+
+
 def rollup_refresh(*, group: ModelGroup, now: datetime | None = None) -> RefreshResult:
     """Roll up the group's dirty hours and its closed hours not rolled up yet, in one
     transaction. A refresh of the same group already running is left to finish (skipped)."""
@@ -127,28 +149,19 @@ def rollup_refresh(*, group: ModelGroup, now: datetime | None = None) -> Refresh
             return RefreshResult(rolled_until=None, skipped=True)
         # The marks go first (see the module docstring), locked in the order feedback's
         # upserts lock theirs, so the two never wait on each other in a circle.
-        marks = list(
-            RollupDirtyHour.objects.select_for_update()
-            .filter(group=group)
-            .order_by("hour")
-            .values_list("pk", "hour")
-        )
-        RollupDirtyHour.objects.filter(pk__in=[pk for pk, _ in marks]).delete()
-
         rolled_until = state.rolled_until
-        start = rolled_until or _first_hour(model) or closed
-        # Dirty hours from rolled_until on are read below anyway; past `closed` they wait.
-        dirty = [hour for _, hour in marks if rolled_until is not None and hour < rolled_until]
-        # All dirty hours in one statement; the new hours a chunk at a time.
-        batches = [hour_spans(dirty)] if dirty else []
-        batches += [[chunk] for chunk in chunked(start, closed, BUILD_CHUNK)]
+        dirty = _dirty_marks_take(group, rolled_until)
+        batches = _batches(dirty, rolled_until or _first_hour(model) or closed, closed)
         rows = sum(_rollup_spans(group.pk, model, spans) for spans in batches)
 
         state.rolled_until = max(closed, rolled_until) if rolled_until else closed
         state.refreshed_at = timezone.now()
         state.save(update_fields=["rolled_until", "refreshed_at"])
-    hours = sum((span.end - span.start) // HOUR for spans in batches for span in spans)
-    return RefreshResult(state.rolled_until, hours_read=hours, dirty_hours=len(dirty), rows_written=rows)
+    return RefreshResult(state.rolled_until, hours_read=_hours(batches), dirty_hours=len(dirty), rows_written=rows)
+
+
+def _hours(batches: list[list[Span]]) -> int:
+    return sum((span.end - span.start) // HOUR for spans in batches for span in spans)
 
 
 def rollups_refresh_all() -> int:

@@ -24,22 +24,26 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from core.errors import ServiceError
+from core.permissions import require
+from core.roles import PREDICT_PERM
 from groups.routing import CHAMPION, SHADOW, NoRoute, RouteMember, choose
 from groups.selectors import RoutingTable, routing_table
 from inference import explain, tables
+from inference.access import GroupRef, slug_in_scope
 from inference.inputs import input_errors
 from inference.rollup import rollup_mark_written
-from registry.models import ModelVersion
+from registry.models import Flavor, ModelVersion
 from registry.predictors import (
     Prediction,
     PredictionInputError,
@@ -59,15 +63,10 @@ ROUTING_KEY_MAX = 200
 # --- errors ------------------------------------------------------------------------------
 
 
-class ServingError(Exception):
+class ServingError(ServiceError):
     """A request the hub answers with an error; nothing was logged."""
 
     status = 400
-
-    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
-        self.message = message
-        self.errors = errors or {}
-        super().__init__(message)
 
 
 class InvalidInputs(ServingError):
@@ -84,6 +83,27 @@ class NoChampion(ServingError):
 
 class ModelUnavailable(ServingError):
     status = 503
+
+
+class RequestIdReused(ServingError):
+    """A client-supplied request_id already logged with other inputs (not a retry)."""
+
+    status = 409
+
+
+class DatabaseUnavailable(ServingError):
+    status = 503
+
+
+@contextmanager
+def database_reachable() -> Iterator[None]:
+    """A database that cannot be reached is a 503 JSON error, never an HTML page or a 500."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        logger.error("The database is unreachable: %s", exc)
+        message = "The database is unreachable: try again shortly."
+        raise DatabaseUnavailable(message, {"database": [message]}) from exc
 
 
 # --- requests and answers ----------------------------------------------------------------
@@ -140,16 +160,39 @@ def serving_cache_clear() -> None:
 def _version(version_id: int) -> ModelVersion:
     version = _versions.get(version_id)
     if version is None:
-        # Read once per process: a registered version's artifact and features do not change.
+        # Read once per process (external versions are checked for changes, _predictor).
         version = ModelVersion.objects.select_related("model", "provider").get(pk=version_id)
         _versions[version_id] = version
     return version
+
+
+def _stamp(version: ModelVersion) -> tuple[datetime | None, datetime | None]:
+    provider = version.provider if version.provider_id else None
+    return version.updated_at, provider.updated_at if provider is not None else None
+
+
+def _forget_if_changed(version_id: int) -> None:
+    """An external version whose row or provider changed since this process read it (a new
+    key, a deactivated provider, an edited prompt) is read again. One indexed SELECT of two
+    timestamps, only for external versions, each of whose instances costs an LLM call
+    anyway; a scikit-learn version's artifact and features never change once registered."""
+    version = _versions.get(version_id)
+    if version is None or version.flavor != Flavor.EXTERNAL:
+        return
+    current = (
+        ModelVersion.objects.filter(pk=version_id)
+        .values_list("updated_at", "provider__updated_at")
+        .first()
+    )
+    if current != _stamp(version):
+        _versions.pop(version_id, None)
 
 
 def _predictor(version_id: int) -> tuple[ModelVersion, Predictor]:
     failed = _failures.get(version_id)
     if failed and time.monotonic() - failed[0] < FAILED_VERSION_RETRY_SECONDS:
         raise PredictorUnavailable(failed[1])
+    _forget_if_changed(version_id)
     try:
         version = _version(version_id)
         predictor = predictor_for(version)
@@ -164,6 +207,13 @@ def _predictor(version_id: int) -> tuple[ModelVersion, Predictor]:
         raise
     _failures.pop(version_id, None)
     return version, predictor
+
+
+def _is_external(version_id: int) -> bool:
+    try:
+        return _version(version_id).flavor == Flavor.EXTERNAL
+    except ModelVersion.DoesNotExist:
+        return False
 
 
 def _label(version_id: int) -> str:
@@ -212,51 +262,95 @@ def predict_batch(
     instances: Sequence[PredictRequest],
     batch: bool = True,
     routing_generation: int | None = None,
+    user: object | None = None,
 ) -> list[dict[str, Any]]:
     """Predict many instances (each routed on its own), log them in one bulk INSERT, and
     return the answers in order. Any invalid instance refuses the whole batch (400).
-    `routing_generation`: as read by the caller in this request (groups.selectors)."""
+    `routing_generation`: as read by the caller in this request (groups.selectors).
+    `user`: the caller (an API key's principal), checked for the predict permission on
+    the group; None for the hub's own calls (the demo)."""
     started = time.perf_counter()
+    with database_reachable():
+        table = _serving_table(slug, routing_generation, user)
+        return _predict_batch(table, instances, batch, started)
+
+
+def _serving_table(slug: str, routing_generation: int | None, user: object | None) -> RoutingTable:
+    if user is not None:
+        slug_in_scope(user, slug)  # 403 off a key's scope, before the 404
     table = routing_table(slug, generation=routing_generation)
     if table is None:
         raise GroupNotFound(f"No group '{slug}'.", {"group": [f"No group '{slug}'."]})
+    if user is not None:
+        require(user, PREDICT_PERM, GroupRef.of(table))
+    return table
+
+
+def _predict_batch(
+    table: RoutingTable, instances: Sequence[PredictRequest], batch: bool, started: float
+) -> list[dict[str, Any]]:
     champion = _champion(table)
-    features = _feature_types(table, champion)
-    _validate(instances, features, batch=batch)
+    _validate(instances, _feature_types(table, champion), batch=batch)
+    _check_batch_size(table, instances, batch=batch)
 
-    logged = _logged_answers(table, instances)
-    pending: list[_Pending] = []
-    for index, request in enumerate(instances):
-        if request.request_id is not None and request.request_id in logged:
-            continue
-        member = _route(table, request.routing_key)
-        pending.append(
-            _Pending(
-                index=index,
-                request=request,
-                request_id=request.request_id or uuid.uuid4(),
-                member=member,
-            )
-        )
-
+    logged = _logged_answers(table, instances, batch=batch)
+    pending = _pending(table, instances, logged)
     _predict_routed(table, champion, pending)
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     for item in pending:
         # A batch shares its work: each row carries its share of the time.
         item.latency_ms = elapsed_ms / max(len(pending), 1)
-    _insert(table, pending, logged)
+    _insert(table, pending, logged, batch=batch)
 
-    answers: list[dict[str, Any]] = []
-    by_index = {item.index: item for item in pending}
-    for index, request in enumerate(instances):
-        item = by_index.get(index)
-        if item is not None and item.request_id not in logged:
-            answers.append(_answer(table, item))
-        else:  # logged before, or by a concurrent retry while we predicted
-            answers.append(logged[request.request_id])  # type: ignore[index]
-
-    _serve_shadows(table, [item for item in pending if item.request_id not in logged])
+    served = [item for item in pending if item.request_id not in logged]
+    answers = _answers(table, instances, served, logged)
+    _serve_shadows(table, served)
     return answers
+
+
+def _pending(
+    table: RoutingTable, instances: Sequence[PredictRequest], logged: dict[uuid.UUID, dict]
+) -> list[_Pending]:
+    """The instances not logged before, each routed."""
+    return [
+        _Pending(
+            index=index,
+            request=request,
+            request_id=request.request_id or uuid.uuid4(),
+            member=_route(table, request.routing_key),
+        )
+        for index, request in enumerate(instances)
+        if request.request_id is None or request.request_id not in logged
+    ]
+
+
+def _answers(
+    table: RoutingTable,
+    instances: Sequence[PredictRequest],
+    served: list[_Pending],
+    logged: dict[uuid.UUID, dict],
+) -> list[dict[str, Any]]:
+    by_index = {item.index: item for item in served}
+    return [
+        _answer(table, by_index[index]) if index in by_index
+        # logged before, or by a concurrent retry while we predicted
+        else logged[request.request_id]  # type: ignore[index]
+        for index, request in enumerate(instances)
+    ]
+
+
+def _check_batch_size(table: RoutingTable, instances: Sequence[PredictRequest], *, batch: bool) -> None:
+    """An external (LLM) member costs a provider call per instance: a lower cap."""
+    limit = settings.HUB_PREDICT_BATCH_MAX_EXTERNAL
+    if not batch or len(instances) <= limit:
+        return
+    external = next((m for m in table.members if _is_external(m.version_id)), None)
+    if external is not None:
+        message = (
+            f"At most {limit} instances per request in a group served by an external (LLM) "
+            f"model ({_label(external.version_id)}), not {len(instances)}."
+        )
+        raise InvalidInputs(message, {"instances": [message]})
 
 
 def _champion(table: RoutingTable) -> RouteMember:
@@ -391,7 +485,9 @@ def _row_fields(table: RoutingTable, item: _Pending, now: datetime) -> dict[str,
     }
 
 
-def _insert(table: RoutingTable, pending: list[_Pending], logged: dict[uuid.UUID, dict]) -> None:
+def _insert(
+    table: RoutingTable, pending: list[_Pending], logged: dict[uuid.UUID, dict], *, batch: bool
+) -> None:
     """The one INSERT (autocommit: committed when it returns). A request_id that another
     request logged meanwhile (a concurrent retry) answers with that logged row instead."""
     if not pending:
@@ -407,8 +503,7 @@ def _insert(table: RoutingTable, pending: list[_Pending], logged: dict[uuid.UUID
     except IntegrityError:
         pass
     # Lost a race on a request_id: answer those from the log, insert the rest.
-    retried = [PredictRequest(inputs={}, request_id=item.request_id) for item in pending]
-    logged.update(_logged_answers(table, retried))
+    logged.update(_logged_answers(table, [item.request for item in pending], batch=batch))
     rest = [item for item in pending if item.request_id not in logged]
     if rest:
         log_insert(table.table_name, [item.row for item in rest])
@@ -516,15 +611,27 @@ _ANSWER_COLUMNS = (
 
 
 def _logged_answers(
-    table: RoutingTable, instances: Iterable[PredictRequest]
+    table: RoutingTable, instances: Sequence[PredictRequest], *, batch: bool
 ) -> dict[uuid.UUID, dict[str, Any]]:
-    """Answers already logged for the client-supplied request ids (safe retries)."""
-    ids = [r.request_id for r in instances if r.request_id is not None]
-    if not ids:
+    """Answers already logged for the client-supplied request ids (safe retries). A
+    request_id logged with other inputs is not a retry: 409, naming it."""
+    wanted = {r.request_id: i for i, r in enumerate(instances) if r.request_id is not None}
+    if not wanted:
         return {}
     model = tables.inference_log_model(table.table_name)
-    rows = model.objects.filter(request_id__in=ids).values(*_ANSWER_COLUMNS)
-    return {row["request_id"]: _answer_from_row(table, row) for row in rows}
+    rows = model.objects.filter(request_id__in=list(wanted)).values("inputs", *_ANSWER_COLUMNS)
+    answers = {}
+    for row in rows:
+        index = wanted[row["request_id"]]
+        if row.pop("inputs") != instances[index].inputs:
+            field = f"instances[{index}].request_id" if batch else "request_id"
+            message = (
+                f"The request_id {row['request_id']} was already used with other inputs: "
+                "send a new request_id for a new prediction."
+            )
+            raise RequestIdReused(message, {field: [message]})
+        answers[row["request_id"]] = _answer_from_row(table, row)
+    return answers
 
 
 # --- shadows -------------------------------------------------------------------------------

@@ -1,22 +1,16 @@
-from django.urls import path
+"""The inference pages, mounted at the site's root by hub/urls.py before groups.urls:
+a group's tabs live under the group (inference/group_urls.py); the pages' old addresses
+under /inference/groups/ redirect there."""
 
-from inference import views
+from django.urls import include, path
+
+from inference import group_urls, views
 
 app_name = "inference"
 
 urlpatterns: list = [
-    # analytics pages (Comparative View, inference browser, live metrics)
-    path("groups/<slug:slug>/compare/", views.group_compare, name="group_compare"),
-    path("groups/<slug:slug>/inferences/", views.group_inferences, name="group_inferences"),
-    path(
-        "groups/<slug:slug>/inferences/export.csv",
-        views.group_inferences_export,
-        name="group_inferences_export",
-    ),
-    path(
-        "groups/<slug:slug>/inferences/<uuid:request_id>/",
-        views.inference_detail,
-        name="inference_detail",
-    ),
-    path("versions/<int:version_id>/live/", views.version_live, name="version_live"),
+    path("groups/", include(group_urls)),
+    path("inference/versions/<int:version_id>/live/", views.version_live, name="version_live"),
+    # Before the tabs moved under the group (bookmarks, links in old messages).
+    path("inference/groups/<slug:slug>/<path:rest>", views.legacy_group_redirect, name="legacy_group"),
 ]

@@ -1,22 +1,29 @@
 """Pages over a group's inference table: Comparative View, inference browser, one
-prediction, and the live-metrics fragment the model page loads."""
+prediction, and the live-metrics fragment the model page loads. Each page reads its group
+through inference/access.py (visible to the user, `groups.view_modelgroup` on it)."""
 
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
+from core.errors import ServiceError
+from core.permissions import can, require, visible
 from groups.models import ModelGroup, RoleChange
 from groups.selectors import group_curl_example
 from inference import browser, comparison
+from inference.access import group_for
+from inference.filters import InferenceFilterSet
+from inference.windows import window_or_default
 from registry.models import ModelVersion
 
-
-def _group(slug: str) -> ModelGroup:
-    group = get_object_or_404(ModelGroup, slug=slug)
-    if not group.table_name:
-        raise Http404("This group has no inference table.")
-    return group
+PROMOTE_PERM = "groups.promote_modelgroup"
 
 
 def _url_or_none(name: str, *args: object) -> str | None:
@@ -26,16 +33,16 @@ def _url_or_none(name: str, *args: object) -> str | None:
         return None
 
 
-def _endpoint(request: HttpRequest, group: ModelGroup, path: str) -> str:
-    return request.build_absolute_uri(f"/api/v1/groups/{group.slug}/{path}")
+def _endpoint(request: HttpRequest, name: str, group: ModelGroup) -> str:
+    return request.build_absolute_uri(reverse(name, args=[group.slug]))
 
 
 @require_GET
 def group_compare(request: HttpRequest, slug: str) -> HttpResponse:
-    group = _group(slug)
-    window = request.GET.get("window", comparison.DEFAULT_WINDOW)
-    if window not in comparison.WINDOWS:
-        window = comparison.DEFAULT_WINDOW
+    group = group_for(request.user, slug)
+    window = window_or_default(request.GET.get("window"))
+    predict_url = _endpoint(request, "group-predict", group)
+    can_promote = can(request.user, PROMOTE_PERM, group)
     context = {
         "group": group,
         "active_tab": "comparison",
@@ -45,11 +52,12 @@ def group_compare(request: HttpRequest, slug: str) -> HttpResponse:
         "latest_change": RoleChange.objects.filter(group=group)
         .select_related("actor", "from_version__model", "to_version__model")
         .first(),
-        "promote_url": _url_or_none("groups:group_promote", group.slug),
+        "promote_url": _url_or_none("groups:group_promote", group.slug) if can_promote else None,
         "method_notes": comparison.METHOD_NOTES,
-        "predict_url": _endpoint(request, group, "predict"),
-        "feedback_url": _endpoint(request, group, "feedback"),
-        "curl": group_curl_example(group=group, endpoint=_endpoint(request, group, "predict")),
+        "predict_url": predict_url,
+        "feedback_url": _endpoint(request, "group-feedback", group),
+        "curl": group_curl_example(group=group, endpoint=predict_url),
+        "uses_charts": True,
     }
     template = "inference/compare.html#panel" if request.htmx else "inference/compare.html"
     return render(request, template, context)
@@ -57,56 +65,51 @@ def group_compare(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def group_inferences(request: HttpRequest, slug: str) -> HttpResponse:
-    group = _group(slug)
-    context = {"group": group, "active_tab": "inferences", "errors": {}}
+    group = group_for(request.user, slug)
+    context = {"group": group, "active_tab": "inferences", "errors": {}, "page": None}
     try:
-        filters = browser.parse_filters(request.GET, group=group)
-        page = browser.inference_page(group=group, filters=filters, cursor=request.GET.get("cursor") or None)
-    except browser.FilterError as exc:
-        filters, page = None, None
-        context["errors"] = exc.errors
+        rows = browser.filtered_rows(group, request.GET)
+        context["page"] = browser.inference_page(request, rows)
+    except ServiceError as error:
+        context["errors"] = error.errors or {"": [error.message]}
     query = request.GET.copy()
     query.pop("cursor", None)
+    predict_url = _endpoint(request, "group-predict", group)
+    versions = ModelVersion.objects.filter(memberships__group=group).select_related("model")
     context.update(
         {
-            "filters": filters,
-            "page": page,
+            "filters_narrow": InferenceFilterSet.narrowing(request.GET),
             "raw": request.GET,
             "query": query.urlencode(),
-            "versions": ModelVersion.objects.filter(memberships__group=group).select_related("model"),
+            "versions": versions,
             "roles": ["champion", "challenger", "shadow"],
             "features": group.features or [],
             "windows": comparison.WINDOW_LABELS,
-            "version_labels": _version_labels(group),
-            "predict_url": _endpoint(request, group, "predict"),
-            "curl": group_curl_example(group=group, endpoint=_endpoint(request, group, "predict")),
+            "version_labels": {v.pk: f"{v.model.name} {v.version}" for v in versions},
+            "predict_url": predict_url,
+            "curl": group_curl_example(group=group, endpoint=predict_url),
         }
     )
     template = "inference/inferences.html#results" if request.htmx else "inference/inferences.html"
     return render(request, template, context)
 
 
-def _version_labels(group: ModelGroup) -> dict[int, str]:
-    versions = ModelVersion.objects.filter(memberships__group=group).select_related("model")
-    return {v.pk: f"{v.model.name} {v.version}" for v in versions}
-
-
 @require_GET
 def group_inferences_export(request: HttpRequest, slug: str) -> HttpResponse:
-    group = _group(slug)
+    group = group_for(request.user, slug)
     try:
-        filters = browser.parse_filters(request.GET, group=group)
-    except browser.FilterError as exc:
-        return HttpResponse("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items()), status=400,
-                            content_type="text/plain")
-    response = StreamingHttpResponse(browser.csv_lines(group=group, filters=filters), content_type="text/csv")
+        rows = browser.filtered_rows(group, request.GET)
+    except ServiceError as error:
+        lines = [f"{field}: {' '.join(messages)}" for field, messages in error.errors.items()]
+        return HttpResponse("; ".join(lines) or error.message, status=400, content_type="text/plain")
+    response = StreamingHttpResponse(browser.csv_lines(group=group, rows=rows), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{browser.csv_filename(group)}"'
     return response
 
 
 @require_GET
 def inference_detail(request: HttpRequest, slug: str, request_id: str) -> HttpResponse:
-    group = _group(slug)
+    group = group_for(request.user, slug)
     row = browser.inference_detail(group=group, request_id=request_id)
     if row is None:
         raise Http404("No prediction with this request id in this group.")
@@ -118,22 +121,33 @@ def inference_detail(request: HttpRequest, slug: str, request_id: str) -> HttpRe
         "version": version,
         "waterfall": browser.waterfall(row),
         "inputs": sorted((row.inputs or {}).items()),
-        "feedback_url": _endpoint(request, group, "feedback"),
+        "feedback_url": _endpoint(request, "group-feedback", group),
+        "uses_charts": True,
     }
     return render(request, "inference/inference_detail.html", context)
 
 
 @require_GET
 def version_live(request: HttpRequest, version_id: int) -> HttpResponse:
-    version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=version_id)
-    window = request.GET.get("window", comparison.DEFAULT_WINDOW)
-    if window not in comparison.WINDOWS:
-        window = comparison.DEFAULT_WINDOW
+    versions = visible(request.user, ModelVersion.objects.select_related("model"), team_field="model__team")
+    version = get_object_or_404(versions, pk=version_id)
+    require(request.user, "registry.view_modelversion", version)
+    window = window_or_default(request.GET.get("window"))
+    groups = visible(request.user, ModelGroup.objects.all(), group_field="slug")
     context = {
         "version": version,
         "window": window,
         "windows": comparison.WINDOW_LABELS,
-        "live": comparison.version_live_metrics(version_id=version.pk, window=window),
+        "live": comparison.version_live_metrics(version_id=version.pk, window=window, groups=groups),
         "groups_url": _url_or_none("groups:group_list"),
     }
     return render(request, "inference/_version_live.html", context)
+
+
+@require_GET
+def legacy_group_redirect(request: HttpRequest, slug: str, rest: str) -> HttpResponse:
+    """/inference/groups/<slug>/<rest> (the tabs' old address) -> /groups/<slug>/<rest>."""
+    target = f"/groups/{slug}/{rest}"
+    if request.META.get("QUERY_STRING"):
+        target += f"?{request.META['QUERY_STRING']}"
+    return HttpResponsePermanentRedirect(target)

@@ -11,7 +11,9 @@ from providers.selectors import providers_for_display
 
 
 class ProviderHealthSerializer(serializers.Serializer):
-    status = serializers.CharField(source="health_label", help_text="healthy, failing or not checked")
+    status = serializers.CharField(
+        source="health_label", help_text="healthy, failing or not checked"
+    )
     ok = serializers.BooleanField(source="health_ok", allow_null=True)
     checked_at = serializers.DateTimeField(source="health_checked_at", allow_null=True)
     latency_ms = serializers.FloatField(source="health_latency_ms", allow_null=True)
@@ -32,12 +34,25 @@ class ProviderOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Provider
         ref_name = "Provider"
-        fields = ["id", "name", "kind", "kind_display", "default_model", "is_active", "has_key",
-                  "key_last4", "supports_fine_tuning", "health", "models", "created_at",
-                  "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "kind_display",
+            "default_model",
+            "is_active",
+            "has_key",
+            "key_last4",
+            "supports_fine_tuning",
+            "health",
+            "models",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class ProviderListApi(APIView):
+    perms = {"GET": "providers.view_provider"}
     OutputSerializer = ProviderOutputSerializer
     pagination_class = Pagination  # also tells the schema the list is paginated
 
@@ -49,6 +64,7 @@ class ProviderListApi(APIView):
 
 
 class ProviderDetailApi(APIView):
+    perms = {"GET": "providers.view_provider"}
     OutputSerializer = ProviderOutputSerializer
 
     @extend_schema(responses=OutputSerializer)

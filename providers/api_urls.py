@@ -4,5 +4,7 @@ from providers import api
 
 urlpatterns = [
     path("providers/", api.ProviderListApi.as_view(), name="api-provider-list"),
-    path("providers/<int:provider_id>/", api.ProviderDetailApi.as_view(), name="api-provider-detail"),
+    path(
+        "providers/<int:provider_id>/", api.ProviderDetailApi.as_view(), name="api-provider-detail"
+    ),
 ]

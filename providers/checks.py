@@ -5,8 +5,8 @@ from providers.crypto import keyring_problems
 
 GENERATE_HINT = (
     "Set HUB_ENCRYPTION_KEYS to one or more comma-separated Fernet keys (the first encrypts, "
-    "all decrypt). Generate one with: python -c \"from cryptography.fernet import Fernet; "
-    "print(Fernet.generate_key().decode())\""
+    'all decrypt). Generate one with: python -c "from cryptography.fernet import Fernet; '
+    'print(Fernet.generate_key().decode())"'
 )
 
 
@@ -17,7 +17,10 @@ def check_encryption_keys(**kwargs) -> list[Error]:
     # could be neither written nor read.
     keys = [k.strip() for k in settings.HUB_ENCRYPTION_KEYS if k and k.strip()]
     return [
-        Error(f"Provider API keys cannot be encrypted: {problem}", hint=GENERATE_HINT,
-              id="providers.E001")
+        Error(
+            f"Provider API keys cannot be encrypted: {problem}",
+            hint=GENERATE_HINT,
+            id="providers.E001",
+        )
         for problem in keyring_problems(keys)
     ]

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from providers.crypto import KeyringError, decrypt
 
@@ -54,8 +55,9 @@ _KEY_PATTERNS = re.compile(
 class ProviderError(Exception):
     """A provider call failed. ``str()`` is a human sentence with no key material."""
 
-    def __init__(self, message: str, *, kind: str = "", status: int | None = None,
-                 provider_name: str = "") -> None:
+    def __init__(
+        self, message: str, *, kind: str = "", status: int | None = None, provider_name: str = ""
+    ) -> None:
         self.kind = kind
         self.status = status
         self.message = message
@@ -81,18 +83,23 @@ def redact(text: str, secret: str | None = None) -> str:
 # --- building clients -------------------------------------------------------------------
 
 
+@sensitive_variables("api_key")
 def _api_key(provider: Provider) -> str:
     if not provider.api_key_encrypted:
         if provider.kind == "openai_compatible":
             return NO_KEY_PLACEHOLDER
-        raise ProviderError("no API key is set; add one in the admin.", kind=provider.kind,
-                            provider_name=provider.name)
+        raise ProviderError(
+            "no API key is set; add one in the admin.",
+            kind=provider.kind,
+            provider_name=provider.name,
+        )
     try:
         return decrypt(provider.api_key_encrypted, provider_name=provider.name)
     except KeyringError as exc:
         raise ProviderError(str(exc), kind=provider.kind, provider_name=provider.name) from None
 
 
+@sensitive_variables("api_key")
 def _build_client(provider: Provider, api_key: str) -> Any:
     timeout = float(settings.PROVIDER_TIMEOUT_SECONDS)
     retries = int(settings.PROVIDER_MAX_RETRIES)
@@ -101,8 +108,11 @@ def _build_client(provider: Provider, api_key: str) -> Any:
         import openai
 
         if provider.kind == "openai_compatible" and not base_url:
-            raise ProviderError("an OpenAI-compatible provider needs a base URL.",
-                                kind=provider.kind, provider_name=provider.name)
+            raise ProviderError(
+                "an OpenAI-compatible provider needs a base URL.",
+                kind=provider.kind,
+                provider_name=provider.name,
+            )
         org = provider.organization.strip()
         # One field holds either an organisation id or a project id; OpenAI tells them apart
         # by prefix, and so do we.
@@ -117,8 +127,9 @@ def _build_client(provider: Provider, api_key: str) -> Any:
     if provider.kind == "anthropic":
         import anthropic
 
-        return anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout,
-                                   max_retries=retries)
+        return anthropic.Anthropic(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=retries
+        )
     if provider.kind == "gemini":
         from google import genai
         from google.genai import types
@@ -132,12 +143,27 @@ def _build_client(provider: Provider, api_key: str) -> Any:
                 retry_options=types.HttpRetryOptions(attempts=retries + 1),
             ),
         )
-    raise ProviderError(f"unknown provider kind {provider.kind!r}.", kind=provider.kind,
-                        provider_name=provider.name)
+    raise ProviderError(
+        f"unknown provider kind {provider.kind!r}.", kind=provider.kind, provider_name=provider.name
+    )
 
 
 def _describe(exc: Exception, timeout: float) -> tuple[int | None, str]:
     """(HTTP status, the provider's own message) for any SDK or transport exception."""
+    described = _describe_sdk(exc, timeout)
+    if described is not None:
+        return described
+    name = type(exc).__name__.lower()
+    if "timeout" in name:
+        return None, f"no answer within {timeout:g} seconds (timed out)."
+    if "connect" in name:
+        return None, f"could not connect ({_root_cause(exc)})."
+    if isinstance(exc, ValueError):  # JSON decoding of a malformed answer, among others
+        return None, f"the answer could not be read ({type(exc).__name__}: {exc})."
+    return None, f"{type(exc).__name__}: {exc}"
+
+
+def _describe_sdk(exc: Exception, timeout: float) -> tuple[int | None, str] | None:
     import anthropic
     import openai
     from google.genai import errors as genai_errors
@@ -152,13 +178,7 @@ def _describe(exc: Exception, timeout: float) -> tuple[int | None, str]:
         return exc.status_code, "the answer was not in the expected format."
     if isinstance(exc, genai_errors.APIError):
         return exc.code, exc.message or exc.status or "error"
-    if "timeout" in type(exc).__name__.lower():
-        return None, f"no answer within {timeout:g} seconds (timed out)."
-    if "connect" in type(exc).__name__.lower():
-        return None, f"could not connect ({_root_cause(exc)})."
-    if isinstance(exc, ValueError):  # JSON decoding of a malformed answer, among others
-        return None, f"the answer could not be read ({type(exc).__name__}: {exc})."
-    return None, f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -179,6 +199,7 @@ def _body_message(body: Any) -> str:
     return ""
 
 
+@sensitive_variables("api_key")
 def _client_for(provider: Provider, api_key: str) -> Any:
     """An SDK client for the provider, reused while nothing it was built from changes.
 
@@ -186,8 +207,12 @@ def _client_for(provider: Provider, api_key: str) -> Any:
     call their provider once per prediction. SDK clients are safe to share across threads.
     """
     fingerprint = (
-        provider.kind, provider.base_url, provider.organization, provider.api_key_encrypted,
-        float(settings.PROVIDER_TIMEOUT_SECONDS), int(settings.PROVIDER_MAX_RETRIES),
+        provider.kind,
+        provider.base_url,
+        provider.organization,
+        provider.api_key_encrypted,
+        float(settings.PROVIDER_TIMEOUT_SECONDS),
+        int(settings.PROVIDER_MAX_RETRIES),
     )
     with _clients_lock:
         cached = _clients.get(provider.pk)
@@ -207,31 +232,50 @@ def clients_cache_clear() -> None:
         _clients.clear()
 
 
+@sensitive_variables("api_key")
 def _call[T](provider: Provider, action: str, operation: Callable[[Any], T]) -> T:
-    """Run ``operation(client)``; any failure becomes ProviderError."""
+    """Run ``operation(client)``; any failure, building the client included, becomes a
+    ProviderError with the key scrubbed from its message.
+
+    The plaintext key lives only in this frame and the builders' (marked sensitive, so
+    Django's error reports show it as stars), and the SDK's exception is not chained.
+    """
     api_key = _api_key(provider)
     timeout = float(settings.PROVIDER_TIMEOUT_SECONDS)
-    client = _client_for(provider, api_key)
     try:
-        return operation(client)
+        return operation(_client_for(provider, api_key))
     except ProviderError as exc:
         exc.message = redact(exc.message, api_key)
         exc.kind, exc.provider_name = provider.kind, provider.name
         exc.args = (str(exc),)
         error = exc
     except Exception as exc:
-        status, message = _describe(exc, timeout)
-        error = ProviderError(redact(message, api_key), kind=provider.kind, status=status,
-                              provider_name=provider.name)
+        # Built in another frame: the unredacted message never becomes a local of this one,
+        # which an error report would show.
+        error = _provider_error(provider, exc, timeout, api_key)
     logger.warning("%s failed: %s", action, error)
+    error.__context__ = None  # an SDK exception kept here could quote the key
     raise error from None
+
+
+@sensitive_variables("api_key", "message")
+def _provider_error(
+    provider: Provider, exc: Exception, timeout: float, api_key: str
+) -> ProviderError:
+    status, message = _describe(exc, timeout)
+    return ProviderError(
+        redact(message, api_key), kind=provider.kind, status=status, provider_name=provider.name
+    )
 
 
 def _model(provider: Provider, model: str | None) -> str:
     chosen = (model or provider.default_model).strip()
     if not chosen:
-        raise ProviderError("no model was given and the provider has no default model.",
-                            kind=provider.kind, provider_name=provider.name)
+        raise ProviderError(
+            "no model was given and the provider has no default model.",
+            kind=provider.kind,
+            provider_name=provider.name,
+        )
     return chosen
 
 
@@ -264,6 +308,7 @@ def list_models_timed(provider: Provider) -> tuple[list[str], float]:
     Only the call is timed: the first call in a process also imports the SDK and builds
     its client, which says nothing about the provider's health.
     """
+
     def operation(client: Any) -> tuple[list[str], float]:
         started = time.perf_counter()
         if provider.kind == "gemini":
@@ -275,8 +320,14 @@ def list_models_timed(provider: Provider) -> tuple[list[str], float]:
     return _call(provider, "list models", operation)
 
 
-def structured_completion(provider: Provider, *, instructions: str, payload: dict | str,
-                          json_schema: dict, model: str | None = None) -> dict:
+def structured_completion(
+    provider: Provider,
+    *,
+    instructions: str,
+    payload: dict | str,
+    json_schema: dict,
+    model: str | None = None,
+) -> dict:
     """A JSON object shaped by ``json_schema``, as the provider produced it.
 
     The provider is asked to follow the schema, but the caller validates the result: not
@@ -290,10 +341,18 @@ def structured_completion(provider: Provider, *, instructions: str, payload: dic
         # pass schemas written for validation, not for OpenAI's strict subset.
         response = client.chat.completions.create(
             model=chosen,
-            messages=[*([{"role": "system", "content": instructions}] if instructions else []),
-                      {"role": "user", "content": text}],
-            response_format={"type": "json_schema", "json_schema": {
-                "name": _schema_name(json_schema), "schema": json_schema, "strict": False}},
+            messages=[
+                *([{"role": "system", "content": instructions}] if instructions else []),
+                {"role": "user", "content": text},
+            ],
+            response_format={
+                "type": "json_schema",
+                "json_schema": {
+                    "name": _schema_name(json_schema),
+                    "schema": json_schema,
+                    "strict": False,
+                },
+            },
         )
         message = response.choices[0].message if response.choices else None
         if message is not None and getattr(message, "refusal", None):
@@ -307,8 +366,13 @@ def structured_completion(provider: Provider, *, instructions: str, payload: dic
             model=chosen,
             max_tokens=MAX_OUTPUT_TOKENS,
             messages=[{"role": "user", "content": text}],
-            tools=[{"name": STRUCTURED_TOOL_NAME, "description": "Record the result.",
-                    "input_schema": json_schema}],
+            tools=[
+                {
+                    "name": STRUCTURED_TOOL_NAME,
+                    "description": "Record the result.",
+                    "input_schema": json_schema,
+                }
+            ],
             tool_choice={"type": "tool", "name": STRUCTURED_TOOL_NAME},
             # Anthropic refuses an empty system prompt.
             **({"system": instructions} if instructions else {}),
@@ -335,8 +399,7 @@ def structured_completion(provider: Provider, *, instructions: str, payload: dic
         return _json_object(response.text)
 
     operations = {"anthropic": anthropic_operation, "gemini": gemini_operation}
-    return _call(provider, "structured completion",
-                 operations.get(provider.kind, openai_operation))
+    return _call(provider, "structured completion", operations.get(provider.kind, openai_operation))
 
 
 def complete(provider: Provider, *, prompt: str, model: str | None = None) -> str:
@@ -345,14 +408,16 @@ def complete(provider: Provider, *, prompt: str, model: str | None = None) -> st
     def operation(client: Any) -> str:
         if provider.kind == "anthropic":
             response = client.messages.create(
-                model=chosen, max_tokens=MAX_OUTPUT_TOKENS,
+                model=chosen,
+                max_tokens=MAX_OUTPUT_TOKENS,
                 messages=[{"role": "user", "content": prompt}],
             )
             return "".join(b.text for b in response.content or [] if b.type == "text")
         if provider.kind == "gemini":
             return client.models.generate_content(model=chosen, contents=prompt).text or ""
         response = client.chat.completions.create(
-            model=chosen, messages=[{"role": "user", "content": prompt}],
+            model=chosen,
+            messages=[{"role": "user", "content": prompt}],
         )
         return (response.choices[0].message.content or "") if response.choices else ""
 
@@ -373,7 +438,8 @@ def _fine_tuning(provider: Provider) -> None:
         label = KIND_LABELS.get(provider.kind, provider.kind)
         raise ProviderError(
             f"{label} offers no fine-tuning through its public API; use an OpenAI provider.",
-            kind=provider.kind, provider_name=provider.name,
+            kind=provider.kind,
+            provider_name=provider.name,
         )
 
 
@@ -386,26 +452,39 @@ def _job_dict(job: Any) -> dict:
         "status": job.status,
         "fine_tuned_model": job.fine_tuned_model,
         "error": {"code": getattr(error, "code", None), "message": error_message}
-        if error_message else None,
+        if error_message
+        else None,
         "model": job.model,
         "created_at": job.created_at,
         "finished_at": getattr(job, "finished_at", None),
         "trained_tokens": getattr(job, "trained_tokens", None),
         "training_file": getattr(job, "training_file", None),
         "hyperparameters": hyperparameters.model_dump(exclude_none=True)
-        if hasattr(hyperparameters, "model_dump") else (hyperparameters or {}),
+        if hasattr(hyperparameters, "model_dump")
+        else (hyperparameters or {}),
     }
 
 
 def fine_tune_upload(provider: Provider, *, jsonl: bytes, filename: str) -> str:
     """Upload a JSONL training file; returns its file id."""
     _fine_tuning(provider)
-    return _call(provider, "fine-tuning upload", lambda client: client.files.create(
-        file=(filename, jsonl, "application/jsonl"), purpose="fine-tune").id)
+    return _call(
+        provider,
+        "fine-tuning upload",
+        lambda client: (
+            client.files.create(file=(filename, jsonl, "application/jsonl"), purpose="fine-tune").id
+        ),
+    )
 
 
-def fine_tune_create(provider: Provider, *, training_file: str, model: str,
-                     hyperparameters: dict, suffix: str | None = None) -> dict:
+def fine_tune_create(
+    provider: Provider,
+    *,
+    training_file: str,
+    model: str,
+    hyperparameters: dict,
+    suffix: str | None = None,
+) -> dict:
     _fine_tuning(provider)
 
     def operation(client: Any) -> Any:
@@ -414,8 +493,10 @@ def fine_tune_create(provider: Provider, *, training_file: str, model: str,
         return client.fine_tuning.jobs.create(
             model=model,
             training_file=training_file,
-            method={"type": "supervised",
-                    "supervised": {"hyperparameters": dict(hyperparameters or {})}},
+            method={
+                "type": "supervised",
+                "supervised": {"hyperparameters": dict(hyperparameters or {})},
+            },
             **extra,
         )
 
@@ -424,8 +505,13 @@ def fine_tune_create(provider: Provider, *, training_file: str, model: str,
 
 def fine_tune_retrieve(provider: Provider, job_id: str) -> dict:
     _fine_tuning(provider)
-    return _job_dict(_call(provider, "fine-tuning retrieve",
-                           lambda client: client.fine_tuning.jobs.retrieve(job_id)))
+    return _job_dict(
+        _call(
+            provider,
+            "fine-tuning retrieve",
+            lambda client: client.fine_tuning.jobs.retrieve(job_id),
+        )
+    )
 
 
 def fine_tune_events(provider: Provider, job_id: str) -> list[dict]:
@@ -436,13 +522,15 @@ def fine_tune_events(provider: Provider, job_id: str) -> list[dict]:
         events = []
         for event in _capped(client.fine_tuning.jobs.list_events(job_id, limit=100), MAX_EVENTS):
             data = getattr(event, "data", None)
-            events.append({
-                "id": event.id,
-                "created_at": event.created_at,
-                "level": event.level,
-                "message": event.message,
-                "data": data if isinstance(data, dict) else {},
-            })
+            events.append(
+                {
+                    "id": event.id,
+                    "created_at": event.created_at,
+                    "level": event.level,
+                    "message": event.message,
+                    "data": data if isinstance(data, dict) else {},
+                }
+            )
         events.reverse()
         # Stable: events of the same second keep the API's order.
         events.sort(key=lambda e: e["created_at"] or 0)
@@ -453,8 +541,9 @@ def fine_tune_events(provider: Provider, job_id: str) -> list[dict]:
 
 def fine_tune_cancel(provider: Provider, job_id: str) -> dict:
     _fine_tuning(provider)
-    return _job_dict(_call(provider, "fine-tuning cancel",
-                           lambda client: client.fine_tuning.jobs.cancel(job_id)))
+    return _job_dict(
+        _call(provider, "fine-tuning cancel", lambda client: client.fine_tuning.jobs.cancel(job_id))
+    )
 
 
 def _capped(items: Any, limit: int) -> Iterator[Any]:

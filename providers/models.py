@@ -12,8 +12,12 @@ class ProviderKind(models.TextChoices):
 class Provider(models.Model):
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=32, choices=ProviderKind.choices)
-    base_url = models.URLField(blank=True, help_text="Leave blank for the vendor's default endpoint.")
-    organization = models.CharField(max_length=200, blank=True, help_text="Organisation or project id, if any.")
+    base_url = models.URLField(
+        blank=True, help_text="Leave blank for the vendor's default endpoint."
+    )
+    organization = models.CharField(
+        max_length=200, blank=True, help_text="Organisation or project id, if any."
+    )
     default_model = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(default=True)
     # Fernet ciphertext only (providers/crypto.py); the plaintext key is never stored.
@@ -37,8 +41,10 @@ class Provider(models.Model):
     def clean(self) -> None:
         if self.kind == ProviderKind.OPENAI_COMPATIBLE and not self.base_url:
             raise ValidationError(
-                {"base_url": "An OpenAI-compatible provider needs the base URL of its server "
-                             "(for example http://ollama:11434/v1)."}
+                {
+                    "base_url": "An OpenAI-compatible provider needs the base URL of its server "
+                    "(for example http://ollama:11434/v1)."
+                }
             )
 
     @property

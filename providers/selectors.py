@@ -16,12 +16,24 @@ def providers_for_display(*, active_only: bool = False) -> QuerySet[Provider]:
 def fine_tuning_by_kind() -> list[dict]:
     """For every kind of provider: can the hub fine-tune through it, and why (not)."""
     return [
-        {"kind": ProviderKind.OPENAI.label, "supported": True,
-         "detail": "Yes: training jobs upload a JSONL file and run OpenAI's fine-tuning API."},
-        {"kind": ProviderKind.ANTHROPIC.label, "supported": False,
-         "detail": "No: Anthropic offers no fine-tuning through its public API."},
-        {"kind": ProviderKind.GEMINI.label, "supported": False,
-         "detail": "No: the Gemini API offers no fine-tuning through its public API."},
-        {"kind": ProviderKind.OPENAI_COMPATIBLE.label, "supported": False,
-         "detail": "No: each server fine-tunes (or not) in its own way; the hub does not drive it."},
+        {
+            "kind": ProviderKind.OPENAI.label,
+            "supported": True,
+            "detail": "Yes: training jobs upload a JSONL file and run OpenAI's fine-tuning API.",
+        },
+        {
+            "kind": ProviderKind.ANTHROPIC.label,
+            "supported": False,
+            "detail": "No: Anthropic offers no fine-tuning through its public API.",
+        },
+        {
+            "kind": ProviderKind.GEMINI.label,
+            "supported": False,
+            "detail": "No: the Gemini API offers no fine-tuning through its public API.",
+        },
+        {
+            "kind": ProviderKind.OPENAI_COMPATIBLE.label,
+            "supported": False,
+            "detail": "No: each server fine-tunes (or not) in its own way; the hub does not drive it.",
+        },
     ]

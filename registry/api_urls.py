@@ -14,8 +14,18 @@ urlpatterns: list = [
     ),
     path("models/<slug:slug>/", api.ModelDetailApi.as_view(), name="registry-model-detail"),
     path(
+        "models/<slug:slug>/versions/",
+        api.VersionUploadApi.as_view(),
+        name="registry-version-upload",
+    ),
+    path(
         "models/<slug:slug>/versions/<str:version>/",
         api.VersionDetailApi.as_view(),
         name="registry-version-detail",
+    ),
+    path(
+        "models/<slug:slug>/versions/<str:version>/status",
+        api.VersionStatusApi.as_view(),
+        name="registry-version-status",
     ),
 ]

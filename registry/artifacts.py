@@ -7,10 +7,14 @@ default); anything else must be trusted on that version by a staff user, who is 
 
 import hashlib
 import importlib
+import io
+import zipfile
 from typing import Any
 
 import skops.io as sio
+from django.conf import settings
 
+from core.errors import ServiceError
 from registry.models import ModelVersion
 
 # Types skops flags by default that are part of sklearn's own tree models.
@@ -33,8 +37,72 @@ ALLOWED_TREE_TYPES = frozenset(
 )
 
 
-class ArtifactError(Exception):
+# Entries smaller than this cannot inflate to much, whatever their ratio.
+_RATIO_FLOOR_BYTES = 1024 * 1024
+
+
+class ArtifactError(ServiceError):
     """A version's artifact cannot be stored or loaded; the message says why and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, {"artifact": [message]})
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:,.1f} MB"
+
+
+def artifact_check_size(size: int) -> None:
+    """Refuse an upload by its announced size, before a byte of it is read."""
+    limit = settings.HUB_ARTIFACT_MAX_BYTES
+    if size > limit:
+        raise ArtifactError(
+            f"The artifact is {_megabytes(size)}; the limit is {_megabytes(limit)}."
+        )
+
+
+def _entry_problem(entry: zipfile.ZipInfo) -> str:
+    ratio = entry.file_size / max(entry.compress_size, 1)
+    if entry.file_size > _RATIO_FLOOR_BYTES and ratio > settings.HUB_ARTIFACT_MAX_RATIO:
+        return (
+            f"its entry {entry.filename!r} is compressed {ratio:,.0f} to 1 "
+            f"(the limit is {settings.HUB_ARTIFACT_MAX_RATIO} to 1)"
+        )
+    if entry.file_size > settings.HUB_ARTIFACT_MAX_UNCOMPRESSED_BYTES:
+        return (
+            f"its entry {entry.filename!r} unpacks to {_megabytes(entry.file_size)} (the limit is "
+            f"{_megabytes(settings.HUB_ARTIFACT_MAX_UNCOMPRESSED_BYTES)})"
+        )
+    return ""
+
+
+def artifact_check_archive(data: bytes) -> None:
+    """Check the zip's directory before skops (or anything) unpacks it: the number of
+    entries, each entry's unpacked size and compression ratio, and the total. Only the
+    central directory is read, so a zip bomb is refused in milliseconds. (zipfile never
+    returns more than an entry's declared size, so the declared sizes bind.)"""
+    artifact_check_size(len(data))
+    try:
+        entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise ArtifactError(
+            "The file is not a skops artifact (a skops file is a zip archive); save the model "
+            "with skops.io.dump."
+        ) from None
+    if len(entries) > settings.HUB_ARTIFACT_MAX_ENTRIES:
+        raise ArtifactError(
+            f"The artifact holds {len(entries):,} files; the limit is {settings.HUB_ARTIFACT_MAX_ENTRIES:,}."
+        )
+    for entry in entries:
+        problem = _entry_problem(entry)
+        if problem:
+            raise ArtifactError(f"The artifact is refused: {problem}.")
+    total = sum(entry.file_size for entry in entries)
+    if total > settings.HUB_ARTIFACT_MAX_UNCOMPRESSED_BYTES:
+        raise ArtifactError(
+            f"The artifact unpacks to {_megabytes(total)}; the limit is "
+            f"{_megabytes(settings.HUB_ARTIFACT_MAX_UNCOMPRESSED_BYTES)}."
+        )
 
 
 def artifact_dump(estimator: Any) -> bytes:
@@ -66,10 +134,13 @@ def type_is_allowed(type_name: str) -> bool:
 
 def artifact_untrusted_types(data: bytes) -> list[str]:
     """Types in the file that skops does not trust and the hub's allow-list does not cover."""
+    artifact_check_archive(data)
     try:
         flagged = sio.get_untrusted_types(data=data)
     except Exception as exc:  # skops raises a variety of errors for a file that is not skops
-        raise ArtifactError(f"The file is not a readable skops artifact ({type(exc).__name__}).") from exc
+        raise ArtifactError(
+            f"The file is not a readable skops artifact ({type(exc).__name__})."
+        ) from exc
     return sorted(t for t in flagged if not type_is_allowed(t))
 
 
@@ -105,7 +176,9 @@ def estimator_check_features(estimator: Any, feature_names: list[str]) -> list[s
     return problems
 
 
-def artifact_loads(data: bytes, *, trusted_types: list[str], feature_names: list[str], label: str) -> Any:
+def artifact_loads(
+    data: bytes, *, trusted_types: list[str], feature_names: list[str], label: str
+) -> Any:
     refused = [t for t in artifact_untrusted_types(data) if t not in set(trusted_types)]
     if refused:
         raise ArtifactError(
@@ -118,7 +191,9 @@ def artifact_loads(data: bytes, *, trusted_types: list[str], feature_names: list
         raise ArtifactError(f"{label} could not be loaded: {exc}") from exc
     problems = estimator_check_features(estimator, feature_names)
     if problems:
-        raise ArtifactError(f"{label} does not match its declared features: " + "; ".join(problems) + ".")
+        raise ArtifactError(
+            f"{label} does not match its declared features: " + "; ".join(problems) + "."
+        )
     return estimator
 
 

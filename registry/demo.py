@@ -117,7 +117,11 @@ def credit_split(*, rows: int = DEMO_ROWS, seed: int = DEMO_SEED):
     """X_train, X_test, y_train, y_test of the demo dataset (stratified hold-out)."""
     frame = credit_dataset(rows=rows, seed=seed)
     return train_test_split(
-        frame[CREDIT_FEATURES], frame[LABEL], test_size=TEST_SIZE, random_state=seed, stratify=frame[LABEL]
+        frame[CREDIT_FEATURES],
+        frame[LABEL],
+        test_size=TEST_SIZE,
+        random_state=seed,
+        stratify=frame[LABEL],
     )
 
 
@@ -128,7 +132,9 @@ def _demo_estimators() -> dict[str, tuple[object, str]]:
             "Logistic regression on standardised features.",
         ),
         "1.3": (
-            GradientBoostingClassifier(n_estimators=120, max_depth=3, learning_rate=0.08, random_state=DEMO_SEED),
+            GradientBoostingClassifier(
+                n_estimators=120, max_depth=3, learning_rate=0.08, random_state=DEMO_SEED
+            ),
             "Gradient boosting, 120 trees of depth 3.",
         ),
     }
@@ -144,7 +150,9 @@ def _demo_metadata(estimator, *, X_train, X_test, y_test, algorithm: str, params
         "name": DEMO_MODEL_NAME,
         "task": Task.BINARY.value,
         "features": features,
-        **evaluate_classifier(estimator, X_train=X_train, X_test=X_test, y_test=y_test, feature_names=CREDIT_FEATURES),
+        **evaluate_classifier(
+            estimator, X_train=X_train, X_test=X_test, y_test=y_test, feature_names=CREDIT_FEATURES
+        ),
         "training": {
             "dataset": f"synthetic credit applications (registry/demo.py, seed {DEMO_SEED})",
             "rows": int(len(X_train)),

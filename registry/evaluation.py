@@ -10,8 +10,17 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 
 MAX_CURVE_POINTS = 200
-QUANTILES = {"p01": 0.01, "p05": 0.05, "p10": 0.10, "p25": 0.25, "p50": 0.50, "p75": 0.75,
-             "p90": 0.90, "p95": 0.95, "p99": 0.99}
+QUANTILES = {
+    "p01": 0.01,
+    "p05": 0.05,
+    "p10": 0.10,
+    "p25": 0.25,
+    "p50": 0.50,
+    "p75": 0.75,
+    "p90": 0.90,
+    "p95": 0.95,
+    "p99": 0.99,
+}
 HISTOGRAM_BINS = 10
 
 
@@ -56,7 +65,9 @@ def classifier_metrics(y_true: np.ndarray, scores: np.ndarray, *, threshold: flo
 def _feature_importance(estimator: Any, X_test: Any, y_test: Any, feature_names: list[str]) -> dict:
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     values, method = None, "permutation"
-    if hasattr(final, "feature_importances_") and len(final.feature_importances_) == len(feature_names):
+    if hasattr(final, "feature_importances_") and len(final.feature_importances_) == len(
+        feature_names
+    ):
         values, method = np.asarray(final.feature_importances_, dtype=float), "impurity"
     elif hasattr(final, "coef_") and np.asarray(final.coef_).reshape(-1).size == len(feature_names):
         # Coefficients are comparable only on scaled inputs, as in the demo pipeline.
@@ -75,7 +86,12 @@ def _feature_importance(estimator: Any, X_test: Any, y_test: Any, feature_names:
 
 
 def classifier_charts(
-    estimator: Any, *, X_test: Any, y_test: np.ndarray, scores: np.ndarray, feature_names: list[str],
+    estimator: Any,
+    *,
+    X_test: Any,
+    y_test: np.ndarray,
+    scores: np.ndarray,
+    feature_names: list[str],
     threshold: float = 0.5,
 ) -> dict:
     y_true = np.asarray(y_test).astype(int)
@@ -144,11 +160,23 @@ def feature_specs(X: pd.DataFrame) -> list[dict]:
         if pd.api.types.is_bool_dtype(column):
             specs.append({"name": str(name), "type": "boolean"})
         elif pd.api.types.is_integer_dtype(column):
-            specs.append({"name": str(name), "type": "integer",
-                          "minimum": int(column.min()), "maximum": int(column.max())})
+            specs.append(
+                {
+                    "name": str(name),
+                    "type": "integer",
+                    "minimum": int(column.min()),
+                    "maximum": int(column.max()),
+                }
+            )
         elif pd.api.types.is_numeric_dtype(column):
-            specs.append({"name": str(name), "type": "numeric",
-                          "minimum": _r(column.min()), "maximum": _r(column.max())})
+            specs.append(
+                {
+                    "name": str(name),
+                    "type": "numeric",
+                    "minimum": _r(column.min()),
+                    "maximum": _r(column.max()),
+                }
+            )
         else:
             categories = sorted(column.dropna().astype(str).unique().tolist())
             if len(categories) <= 50:

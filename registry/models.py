@@ -70,7 +70,9 @@ class RegisteredModel(models.Model):
 class ModelVersion(models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
     version = models.CharField(max_length=32)
-    status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
+    status = models.CharField(
+        max_length=16, choices=VersionStatus.choices, default=VersionStatus.DRAFT
+    )
     flavor = models.CharField(max_length=16, choices=Flavor.choices, default=Flavor.SKLEARN)
     description = models.TextField(blank=True)
     # The document validated against registry/model_metadata.schema.json.
@@ -88,6 +90,9 @@ class ModelVersion(models.Model):
     # sklearn flavor: a skops artifact, never pickle.
     artifact = models.FileField(upload_to="artifacts/%Y/%m/", blank=True)
     artifact_sha256 = models.CharField(max_length=64, blank=True)
+    # The artifact's types outside the hub's allowed list, found when it was uploaded (so no
+    # page unpacks the artifact to show them); None for an artifact not inspected yet.
+    artifact_types = models.JSONField(null=True, blank=True, default=None)
     trusted_types = models.JSONField(default=list, blank=True)
     trusted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -95,7 +100,11 @@ class ModelVersion(models.Model):
     trusted_at = models.DateTimeField(null=True, blank=True)
     # external flavor: a provider's model, a prompt template and a response parser.
     provider = models.ForeignKey(
-        "providers.Provider", null=True, blank=True, on_delete=models.PROTECT, related_name="versions"
+        "providers.Provider",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="versions",
     )
     provider_model = models.CharField(max_length=200, blank=True)
     prompt_template = models.TextField(blank=True)
@@ -105,7 +114,9 @@ class ModelVersion(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
-    source = models.CharField(max_length=16, choices=VersionSource.choices, default=VersionSource.UPLOAD)
+    source = models.CharField(
+        max_length=16, choices=VersionSource.choices, default=VersionSource.UPLOAD
+    )
     source_ref = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -129,6 +140,13 @@ class ModelVersion(models.Model):
     @property
     def owning_team_id(self) -> int:
         return self.model.team_id
+
+    @property
+    def untrusted_types(self) -> list[str] | None:
+        """Types that keep the artifact from loading (None: not inspected yet)."""
+        if self.artifact_types is None:
+            return None
+        return [t for t in self.artifact_types if t not in set(self.trusted_types or [])]
 
     @property
     def feature_names(self) -> list[str]:

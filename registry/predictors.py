@@ -64,10 +64,14 @@ class SklearnPredictor(Predictor):
         self.task = version.model.task
         self.estimator = estimator
         self.feature_names = version.feature_names
-        self._types = {f["name"]: f.get("type", "numeric") for f in version.metadata.get("features", [])}
+        self._types = {
+            f["name"]: f.get("type", "numeric") for f in version.metadata.get("features", [])
+        }
         self._with_names = hasattr(estimator, "feature_names_in_")
         # The fitted column order: a DataFrame must come in it, and so must an array.
-        self._columns = [str(n) for n in getattr(estimator, "feature_names_in_", self.feature_names)]
+        self._columns = [
+            str(n) for n in getattr(estimator, "feature_names_in_", self.feature_names)
+        ]
         classes = list(getattr(estimator, "classes_", []))
         self._positive = None
         if len(classes) == 2:
@@ -102,7 +106,10 @@ class SklearnPredictor(Predictor):
                 # Equal up to the last bits: a DataFrame's column-major memory can change
                 # the order of a dot product's additions, nothing more.
                 same = np.allclose(
-                    self._raw(unnamed, probe), self._raw(self.estimator, self._frame(probe)), rtol=1e-12, atol=1e-15
+                    self._raw(unnamed, probe),
+                    self._raw(self.estimator, self._frame(probe)),
+                    rtol=1e-12,
+                    atol=1e-15,
                 )
         except Exception:  # e.g. a step that selects columns by name
             return None
@@ -127,7 +134,9 @@ class SklearnPredictor(Predictor):
         try:
             value = float(value)
         except (TypeError, ValueError) as exc:
-            raise PredictionInputError(f"row {i}: the feature '{name}' must be a number, got {value!r}") from exc
+            raise PredictionInputError(
+                f"row {i}: the feature '{name}' must be a number, got {value!r}"
+            ) from exc
         if not math.isfinite(value):
             raise PredictionInputError(f"row {i}: the feature '{name}' must be finite")
         return value
@@ -137,10 +146,16 @@ class SklearnPredictor(Predictor):
             raise PredictionInputError("inputs must be a list of objects, one per row")
         if self._array_estimator is not None:
             return np.array(
-                [[self._value(row, name, i) for name in self._columns] for i, row in enumerate(rows)],
+                [
+                    [self._value(row, name, i) for name in self._columns]
+                    for i, row in enumerate(rows)
+                ],
                 dtype=float,
             )
-        columns = {name: [self._value(row, name, i) for i, row in enumerate(rows)] for name in self._columns}
+        columns = {
+            name: [self._value(row, name, i) for i, row in enumerate(rows)]
+            for name in self._columns
+        }
         frame = self._frame(columns)
         return frame if self._with_names else frame.to_numpy()
 
@@ -195,7 +210,9 @@ class ExternalPredictor(Predictor):
             try:
                 label, score = response_parse(answer, self.parser)
             except PromptError as exc:
-                raise PredictorUnavailable(f"The answer of {self.provider} could not be parsed: {exc}") from exc
+                raise PredictorUnavailable(
+                    f"The answer of {self.provider} could not be parsed: {exc}"
+                ) from exc
             out.append(Prediction(label=label, score=score))
         return out
 
@@ -210,6 +227,8 @@ def _fingerprint(version: ModelVersion) -> tuple:
         version.artifact_sha256,
         tuple(version.trusted_types or ()),
         version.provider_id,
+        # A provider's new key, base URL or deactivation: a fresh predictor (and client).
+        version.provider.updated_at if version.provider_id else None,
         version.provider_model,
         version.prompt_template,
         repr(version.response_parser),

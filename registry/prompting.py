@@ -39,7 +39,9 @@ def prompt_render(template: str, inputs: dict[str, Any]) -> str:
         if name == "inputs":
             return json.dumps(inputs, default=str, sort_keys=True)
         if name not in inputs:
-            raise PromptError(f"The prompt template uses {{{name}}} but the inputs have no '{name}'.")
+            raise PromptError(
+                f"The prompt template uses {{{name}}} but the inputs have no '{name}'."
+            )
         return str(inputs[name])
 
     return _PLACEHOLDER.sub(replace, template)
@@ -55,7 +57,7 @@ def parser_problems(parser: Any) -> list[str]:
         return [f"type must be one of {', '.join(PARSER_TYPES)}"]
     problems = []
     if kind == "label" and not isinstance(parser.get("labels"), dict):
-        problems.append("a label parser needs 'labels', e.g. {\"yes\": 1, \"no\": 0}")
+        problems.append('a label parser needs \'labels\', e.g. {"yes": 1, "no": 0}')
     if kind == "regex":
         try:
             re.compile(str(parser.get("pattern", "")))
@@ -95,47 +97,71 @@ def _as_score(value: Any) -> float | None:
         raise PromptError(f"The answer's score {value!r} is not a number.") from exc
 
 
+def _labelled(label: Any, score: float | None, threshold: float) -> Any:
+    if label is None and score is not None:
+        return _label_from_score(score, threshold)
+    return label
+
+
+def _parse_json(text: str, parser: dict, threshold: float) -> tuple[Any, float | None] | None:
+    obj = _first_json_object(text)
+    if obj is None:
+        return None
+    score = _as_score(obj.get(parser.get("score", "score")))
+    label = _labelled(obj.get(parser.get("label", "label")), score, threshold)
+    return (label, score) if label is not None else None
+
+
+def _parse_number(text: str, parser: dict, threshold: float) -> tuple[Any, float | None] | None:
+    match = _NUMBER.search(text)
+    if not match:
+        return None
+    score = float(match.group(0))
+    return _label_from_score(score, threshold), score
+
+
+def _parse_label(text: str, parser: dict, threshold: float) -> tuple[Any, float | None]:
+    words = text.split()
+    word = words[0].strip(".,:;!\"'").lower() if words else ""
+    labels = {str(k).lower(): v for k, v in parser.get("labels", {}).items()}
+    if word not in labels:
+        raise PromptError(f"The answer {text[:60]!r} is none of the labels {sorted(labels)}.")
+    scores = {str(k).lower(): v for k, v in parser.get("scores", {}).items()}
+    return labels[word], _as_score(scores.get(word))
+
+
+def _parse_regex(text: str, parser: dict, threshold: float) -> tuple[Any, float | None]:
+    match = re.search(parser["pattern"], text)
+    if not match:
+        raise PromptError("The answer does not match the parser's pattern.")
+    groups = match.groupdict()
+    score = _as_score(groups.get(parser.get("score_group", "score")))
+    return _labelled(groups.get(parser.get("label_group", "label")), score, threshold), score
+
+
+# Parsers that may find nothing (then the next is tried when no type is set), and what
+# each says when it is the one the version asks for.
+_OPTIONAL_PARSERS = (
+    ("json", _parse_json, "The answer holds no JSON object with a label or a score."),
+    ("number", _parse_number, "The answer holds no number."),
+)
+_STRICT_PARSERS = {"label": _parse_label, "regex": _parse_regex}
+
+
 def response_parse(answer: str, parser: dict | None) -> tuple[Any, float | None]:
     parser = parser or {}
     kind = parser.get("type")
     threshold = float(parser.get("threshold", 0.5))
     text = (answer or "").strip()
-    if kind in (None, "json"):
-        obj = _first_json_object(text)
-        if obj is not None:
-            score = _as_score(obj.get(parser.get("score", "score")))
-            label = obj.get(parser.get("label", "label"))
-            if label is None and score is not None:
-                label = _label_from_score(score, threshold)
-            if label is not None:
-                return label, score
-        if kind == "json":
-            raise PromptError("The answer holds no JSON object with a label or a score.")
-    if kind in (None, "number"):
-        match = _NUMBER.search(text)
-        if match:
-            score = float(match.group(0))
-            return _label_from_score(score, threshold), score
-        if kind == "number":
-            raise PromptError("The answer holds no number.")
-    if kind == "label":
-        words = text.split()
-        word = words[0].strip(".,:;!\"'").lower() if words else ""
-        labels = {str(k).lower(): v for k, v in parser.get("labels", {}).items()}
-        if word not in labels:
-            raise PromptError(f"The answer {text[:60]!r} is none of the labels {sorted(labels)}.")
-        scores = {str(k).lower(): v for k, v in parser.get("scores", {}).items()}
-        return labels[word], _as_score(scores.get(word))
-    if kind == "regex":
-        match = re.search(parser["pattern"], text)
-        if not match:
-            raise PromptError("The answer does not match the parser's pattern.")
-        groups = match.groupdict()
-        score = _as_score(groups.get(parser.get("score_group", "score")))
-        label = groups.get(parser.get("label_group", "label"))
-        if label is None and score is not None:
-            label = _label_from_score(score, threshold)
-        return label, score
+    for name, parse, refusal in _OPTIONAL_PARSERS:
+        if kind in (None, name):
+            found = parse(text, parser, threshold)
+            if found is not None:
+                return found
+            if kind == name:
+                raise PromptError(refusal)
+    if kind in _STRICT_PARSERS:
+        return _STRICT_PARSERS[kind](text, parser, threshold)
     if not text:
         raise PromptError("The provider answered with an empty text.")
     return text, None

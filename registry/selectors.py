@@ -1,77 +1,61 @@
-"""Registry reads that need care: the filtered model list (shared by the page and the API),
-and what the model page's Analytics tab shows."""
+"""Registry reads that need care: the models and versions a user may see (the list is
+filtered by registry.filters.ModelFilterSet, on the page and in the API alike), and what the
+model page's Analytics tab shows."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
 
+from core.models import Team
+from core.permissions import is_org_admin, user_team_ids, visible
 from registry.models import ModelVersion, RegisteredModel, Task, VersionStatus
 
 
-@dataclass(frozen=True)
-class ModelFilters:
-    q: str = ""
-    task: str = ""
-    status: str = ""
-    tag: str = ""
-    errors: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_params(cls, params) -> "ModelFilters":
-        errors = {}
-        task, status = params.get("task", "").strip(), params.get("status", "").strip()
-        if task and task not in Task.values:
-            errors["task"] = f"Unknown task '{task}'."
-            task = ""
-        if status and status not in VersionStatus.values:
-            errors["status"] = f"Unknown status '{status}'."
-            status = ""
-        return cls(
-            q=params.get("q", "").strip()[:200],
-            task=task,
-            status=status,
-            tag=params.get("tag", "").strip().lower()[:50],
-            errors=errors,
+def model_list(user) -> QuerySet[RegisteredModel]:
+    """The models `user` may read, newest version first in each, for ModelFilterSet."""
+    qs = (
+        visible(user, RegisteredModel.objects.all())
+        .select_related("owner", "team")
+        .annotate(
+            version_count=Count("versions", distinct=True),
+            last_version_at=Max("versions__created_at"),
         )
-
-    @property
-    def active(self) -> bool:
-        return bool(self.q or self.task or self.status or self.tag)
-
-
-def _tag_filter(tag: str) -> Q:
-    # JSON containment is not available on SQLite; the quoted string match works on both
-    # backends because tags are stored as a JSON list of lower-case strings.
-    return Q(tags__icontains=f'"{tag}"')
-
-
-def model_list(filters: ModelFilters) -> QuerySet[RegisteredModel]:
-    qs = RegisteredModel.objects.select_related("owner").annotate(
-        version_count=Count("versions", distinct=True),
-        last_version_at=Max("versions__created_at"),
     )
-    if filters.q:
-        qs = qs.filter(
-            Q(name__icontains=filters.q)
-            | Q(description__icontains=filters.q)
-            | _tag_filter(filters.q.lower())
-            | Q(versions__version__iexact=filters.q)
-        )
-    if filters.task:
-        qs = qs.filter(task=filters.task)
-    if filters.status:
-        qs = qs.filter(versions__status=filters.status)
-    if filters.tag:
-        qs = qs.filter(_tag_filter(filters.tag))
-    latest = ModelVersion.objects.only("id", "model_id", "version", "status", "created_at").order_by(
-        "-created_at"
+    latest = ModelVersion.objects.only(
+        "id", "model_id", "version", "status", "created_at"
+    ).order_by("-created_at")
+    return qs.prefetch_related(Prefetch("versions", queryset=latest)).order_by("name")
+
+
+def model_get(user, slug: str) -> RegisteredModel:
+    return get_object_or_404(
+        visible(user, RegisteredModel.objects.select_related("owner", "team")), slug=slug
     )
-    return qs.distinct().prefetch_related(Prefetch("versions", queryset=latest)).order_by("name")
 
 
-def all_tags() -> list[str]:
+def version_get(user, slug: str, version: str) -> ModelVersion:
+    queryset = ModelVersion.objects.select_related(
+        "model", "model__team", "parent", "provider", "created_by", "trusted_by", "mapping_provider"
+    )
+    return get_object_or_404(
+        visible(user, queryset, team_field="model__team"), model__slug=slug, version=version
+    )
+
+
+def registering_teams(user) -> list[Team]:
+    """The teams `user` may register new models into (an Admin: every team)."""
+    teams = (
+        Team.objects.all()
+        if is_org_admin(user)
+        else Team.objects.filter(pk__in=user_team_ids(user))
+    )
+    return list(teams)
+
+
+def all_tags(user) -> list[str]:
     tags: set[str] = set()
-    for row in RegisteredModel.objects.values_list("tags", flat=True):
+    for row in visible(user, RegisteredModel.objects.all()).values_list("tags", flat=True):
         tags.update(str(t) for t in row or [])
     return sorted(tags)
 
@@ -154,7 +138,9 @@ def version_metric_tables(
     """(KPI rows, every other metric) for a version, with the compared version's values."""
     metrics = version.metadata.get("metrics", {}) or {}
     other = (compare.metadata.get("metrics", {}) or {}) if compare else None
-    key = [m for m in KEY_METRICS.get(version.model.task, []) if m in metrics or (other and m in other)]
+    key = [
+        m for m in KEY_METRICS.get(version.model.task, []) if m in metrics or (other and m in other)
+    ]
     names = list(metrics) + [m for m in (other or {}) if m not in metrics]
     rest = [m for m in names if m not in key]
     return metric_rows(metrics, other, key), metric_rows(metrics, other, rest)
@@ -171,26 +157,42 @@ class VersionAnalytics:
     features: list[dict]  # declared features with their reference summary, for the details
 
 
-def version_analytics(model: RegisteredModel, *, version: str = "", compare: str = "") -> VersionAnalytics:
+def _chosen_versions(
+    versions: list[ModelVersion], version: str, compare: str
+) -> tuple[ModelVersion | None, ModelVersion | None]:
+    by_label = {v.version: v for v in versions}
+    default = next((v for v in versions if v.status == VersionStatus.PRODUCTION), None)
+    chosen = by_label.get(version) or default or (versions[0] if versions else None)
+    if not compare or chosen is None or compare == chosen.version:
+        return chosen, None
+    return chosen, by_label.get(compare)
+
+
+def _section(version: ModelVersion | None, key: str) -> dict:
+    if version is None:
+        return {}
+    return version.metadata.get(key, {}) or {}
+
+
+def version_analytics(
+    model: RegisteredModel, *, version: str = "", compare: str = ""
+) -> VersionAnalytics:
     """What the Analytics tab shows: the chosen version (default: production, else newest),
     optionally compared with a second one, metric by metric."""
     from registry.charts import version_charts
 
     versions = list(model.versions.order_by("-created_at"))
-    by_label = {v.version: v for v in versions}
-    default = next((v for v in versions if v.status == VersionStatus.PRODUCTION), None)
-    chosen = by_label.get(version) or default or (versions[0] if versions else None)
-    other = by_label.get(compare) if compare and compare != getattr(chosen, "version", None) else None
+    chosen, other = _chosen_versions(versions, version, compare)
     if chosen is None:
         return VersionAnalytics(None, None, versions, [], [], [], [])
     kpis, rest = version_metric_tables(chosen, other)
     charts = version_charts(
-        chosen.metadata.get("charts", {}) or {},
+        _section(chosen, "charts"),
         label=f"v{chosen.version}",
-        other=(other.metadata.get("charts", {}) or {}) if other else None,
+        other=_section(other, "charts") if other else None,
         other_label=f"v{other.version}" if other else "",
     )
-    reference = (chosen.metadata.get("reference", {}) or {}).get("features", {})
+    reference = _section(chosen, "reference").get("features", {})
     features = [
         {**spec, "reference": reference.get(spec.get("name"), {})}
         for spec in chosen.metadata.get("features", []) or []

@@ -10,9 +10,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.errors import Forbidden, ServiceError
+from core.models import DEFAULT_TEAM_SLUG, Team
+from core.permissions import can, is_api_key, is_org_admin, user_team_ids
 from registry.artifacts import (
     ArtifactError,
     artifact_loads,
+    artifact_read,
     artifact_sha256,
     artifact_untrusted_types,
     type_is_allowed,
@@ -32,6 +36,8 @@ from registry.schema import validate_metadata
 logger = logging.getLogger(__name__)
 
 VERSION_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,31}$")
+NUMERIC_LABEL = re.compile(r"\d+(\.\d+)*")
+Errors = dict[str, list[str]]
 
 # The only moves a version's status can make.
 ALLOWED_TRANSITIONS: dict[str, str] = {
@@ -44,14 +50,55 @@ SERVING_STATUSES = (VersionStatus.STAGING, VersionStatus.PRODUCTION)
 RESERVED_SLUGS = frozenset({"import", "upload", "new", "api"})
 
 
-class RegistryValidationError(Exception):
-    """Bad input for a registry write; `errors` maps each field to its messages."""
+TRUST_PERM = "registry.trust_modelversion"
 
-    def __init__(self, errors: dict[str, list[str]]):
-        self.errors = errors
-        super().__init__(
-            "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
+
+class RegistryValidationError(ServiceError):
+    """Bad input for a registry write (400); `errors` maps each field to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]], *, status: int | None = None):
+        super().__init__(errors, status=status)
+
+
+def person(user):
+    """The user row to record as owner or author: None for an API key's principal."""
+    return None if is_api_key(user) else user
+
+
+def principal_id(user) -> str:
+    """Who made a request, a person or an API key, as a stable string."""
+    if is_api_key(user):
+        return f"key:{user.grant.id}"
+    return f"user:{getattr(user, 'pk', None)}"
+
+
+def model_team_choose(*, user, team: str = "") -> Team:
+    """The team a new model belongs to: an API key's own team; else `team` (a slug) among
+    the user's teams (an Admin may name any team), or their only team when none is named."""
+    if is_api_key(user):
+        return Team.objects.get(pk=user.grant.team_id)
+    slug = (team or "").strip()
+    mine = Team.objects.filter(pk__in=user_team_ids(user))
+    admin = is_org_admin(user)
+    if slug:
+        found = (Team.objects.all() if admin else mine).filter(slug=slug).first()
+        if found is None:
+            raise RegistryValidationError({"team": [f"'{slug}' is not one of your teams."]})
+        return found
+    teams = list(mine[:2])
+    if len(teams) == 1:
+        return teams[0]
+    if not teams and admin:
+        return Team.objects.get_or_create(
+            slug=DEFAULT_TEAM_SLUG, defaults={"name": "Default team"}
+        )[0]
+    if not teams:
+        raise RegistryValidationError(
+            {"team": ["You belong to no team; ask an Admin to add you to one."]}
         )
+    raise RegistryValidationError(
+        {"team": ["You belong to several teams; choose the team that owns the model."]}
+    )
 
 
 def _tags_clean(tags: Iterable[str]) -> list[str]:
@@ -71,6 +118,7 @@ def registered_model_create(
     description: str = "",
     owner=None,
     tags: Iterable[str] = (),
+    team: Team | None = None,
 ) -> RegisteredModel:
     name = (name or "").strip()
     errors: dict[str, list[str]] = {}
@@ -89,8 +137,15 @@ def registered_model_create(
         errors["task"] = [f"Task must be one of: {', '.join(Task.values)}."]
     if errors:
         raise RegistryValidationError(errors)
+    extra = {"team": team} if team is not None else {}
     return RegisteredModel.objects.create(
-        name=name, slug=slug, task=task, description=description, owner=owner, tags=_tags_clean(tags)
+        name=name,
+        slug=slug,
+        task=task,
+        description=description,
+        owner=owner,
+        tags=_tags_clean(tags),
+        **extra,
     )
 
 
@@ -121,6 +176,82 @@ def _metadata_errors(metadata: Any) -> list[tuple[str, str]]:
     return [(f"metadata.{issue.path}", issue.message) for issue in validate_metadata(metadata)]
 
 
+def _choice_errors(values: dict[str, tuple[str, list[str]]]) -> Errors:
+    errors: Errors = {}
+    for field, (value, allowed) in values.items():
+        if value not in allowed:
+            label = field.replace("_", " ").capitalize()
+            errors[field] = [f"{label} must be one of: {', '.join(allowed)}."]
+    return errors
+
+
+def _add(errors: Errors, field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+def _register_errors(*, model: RegisteredModel, label: str, fields: dict[str, Any]) -> Errors:
+    """What is wrong with a version before its artifact is looked at."""
+    errors = _choice_errors(
+        {
+            "flavor": (fields["flavor"], Flavor.values),
+            "status": (fields["status"], VersionStatus.values),
+            "source": (fields["source"], VersionSource.values),
+            "mapping_method": (fields["mapping_method"], MappingMethod.values),
+        }
+    )
+    if not VERSION_LABEL.match(label):
+        _add(errors, "version", "Use 1 to 32 letters, digits, '.', '-', '_' or '+', e.g. 1.3.")
+    elif ModelVersion.objects.filter(model=model, version=label).exists():
+        _add(errors, "version", f"{model.name} already has a version {label}.")
+    for field, message in _metadata_errors(fields["metadata"]):
+        _add(errors, field, message)
+    parent = fields["parent"]
+    if parent is not None and parent.model_id != model.id:
+        _add(errors, "parent", "The parent version must belong to the same model.")
+    for problem in parser_problems(fields["response_parser"]):
+        _add(errors, "response_parser", problem)
+    if fields["artifact"] is not None and fields["flavor"] != Flavor.SKLEARN:
+        _add(errors, "artifact", "Only scikit-learn versions carry an artifact.")
+    external = fields["flavor"] == Flavor.EXTERNAL
+    if external and fields["provider"] is None and fields["status"] in SERVING_STATUSES:
+        _add(errors, "provider", "An external version needs a provider before it can serve.")
+    return errors
+
+
+def _artifact_inspect(artifact: bytes, metadata: dict, errors: Errors) -> list[str]:
+    """The artifact's types outside the allowed list; a loadable artifact is loaded once,
+    to check it against its declared features."""
+    try:
+        refused = artifact_untrusted_types(artifact)
+        if not refused:
+            artifact_loads(
+                artifact,
+                trusted_types=[],
+                feature_names=[f["name"] for f in metadata.get("features", [])],
+                label="The artifact",
+            )
+        return refused
+    except ArtifactError as exc:
+        _add(errors, "artifact", exc.message)
+        return []
+
+
+def _serving_errors(obj: ModelVersion, refused_types: list[str], artifact: bytes | None) -> Errors:
+    errors: Errors = {}
+    if obj.status not in SERVING_STATUSES:
+        return errors
+    if refused_types:
+        _add(
+            errors,
+            "artifact",
+            f"The artifact contains types outside the allowed list ({', '.join(refused_types)}); "
+            "register it as a draft and have an Admin trust them first.",
+        )
+    for problem in _version_servable_problems(obj, data=artifact):
+        _add(errors, "status", f"Cannot register as {obj.status}: {problem}.")
+    return errors
+
+
 @transaction.atomic
 def model_version_register(
     *,
@@ -145,48 +276,25 @@ def model_version_register(
     mapping_report: dict | None = None,
     description: str = "",
 ) -> ModelVersion:
-    errors: dict[str, list[str]] = {}
-
-    def add(field: str, message: str) -> None:
-        errors.setdefault(field, []).append(message)
-
     label = (version or "").strip()
-    if not VERSION_LABEL.match(label):
-        add("version", "Use 1 to 32 letters, digits, '.', '-', '_' or '+', e.g. 1.3.")
-    elif ModelVersion.objects.filter(model=model, version=label).exists():
-        add("version", f"{model.name} already has a version {label}.")
-    if flavor not in Flavor.values:
-        add("flavor", f"Flavor must be one of: {', '.join(Flavor.values)}.")
-    if status not in VersionStatus.values:
-        add("status", f"Status must be one of: {', '.join(VersionStatus.values)}.")
-    if source not in VersionSource.values:
-        add("source", f"Source must be one of: {', '.join(VersionSource.values)}.")
-    if mapping_method not in MappingMethod.values:
-        add("mapping_method", f"Mapping method must be one of: {', '.join(MappingMethod.values)}.")
-    for field, message in _metadata_errors(metadata):
-        add(field, message)
-    if parent is not None and parent.model_id != model.id:
-        add("parent", "The parent version must belong to the same model.")
-    for problem in parser_problems(response_parser):
-        add("response_parser", problem)
-    if artifact is not None and flavor != Flavor.SKLEARN:
-        add("artifact", "Only scikit-learn versions carry an artifact.")
-    if flavor == Flavor.EXTERNAL and provider is None and status in SERVING_STATUSES:
-        add("provider", "An external version needs a provider before it can serve.")
-
+    errors = _register_errors(
+        model=model,
+        label=label,
+        fields={
+            "flavor": flavor,
+            "status": status,
+            "source": source,
+            "mapping_method": mapping_method,
+            "metadata": metadata,
+            "parent": parent,
+            "response_parser": response_parser,
+            "artifact": artifact,
+            "provider": provider,
+        },
+    )
     refused_types: list[str] = []
     if artifact is not None and flavor == Flavor.SKLEARN and "metadata.features" not in errors:
-        try:
-            refused_types = artifact_untrusted_types(artifact)
-            if not refused_types:
-                artifact_loads(
-                    artifact,
-                    trusted_types=[],
-                    feature_names=[f["name"] for f in metadata.get("features", [])],
-                    label="The artifact",
-                )
-        except ArtifactError as exc:
-            add("artifact", str(exc))
+        refused_types = _artifact_inspect(artifact, metadata, errors)
     if errors:
         raise RegistryValidationError(errors)
 
@@ -211,19 +319,12 @@ def model_version_register(
         source_ref=source_ref,
         created_by=created_by,
     )
-    if status in SERVING_STATUSES:
-        if refused_types:
-            add(
-                "artifact",
-                f"The artifact contains types outside the allowed list ({', '.join(refused_types)}); "
-                "register it as a draft and have a staff user trust them first.",
-            )
-        for problem in _version_servable_problems(obj, data=artifact):
-            add("status", f"Cannot register as {status}: {problem}.")
-        if errors:
-            raise RegistryValidationError(errors)
+    errors = _serving_errors(obj, refused_types, artifact)
+    if errors:
+        raise RegistryValidationError(errors)
     if artifact is not None:
         obj.artifact_sha256 = artifact_sha256(artifact)
+        obj.artifact_types = refused_types
         obj.artifact.save(f"{model.slug}-{label}.skops", ContentFile(artifact), save=False)
     obj.save()
     _touch(model)
@@ -234,23 +335,35 @@ def _touch(model: RegisteredModel) -> None:
     RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
 
 
-def model_version_next_label(*, model: RegisteredModel) -> str:
-    """The label after the highest numeric one: "1.3" -> "1.4", "2" -> "3", none -> "1.0"."""
-    labels = list(ModelVersion.objects.filter(model=model).values_list("version", flat=True))
-    numeric = [
-        tuple(int(p) for p in label.split(".")) for label in labels if re.fullmatch(r"\d+(\.\d+)*", label)
-    ]
-    if not numeric:
-        candidate = "1.0"
-    else:
-        top = list(max(numeric))
-        top[-1] += 1
-        candidate = ".".join(str(p) for p in top)
-    while candidate in labels:  # a non-numeric label could collide; keep going
-        parts = candidate.split(".")
+def version_label_bump(label: str) -> str:
+    """The label after `label`: "1.3" -> "1.4", "2" -> "3", "beta" -> "beta.1"."""
+    parts = label.split(".")
+    if parts[-1].isdigit():
         parts[-1] = str(int(parts[-1]) + 1)
-        candidate = ".".join(parts)
+        return ".".join(parts)
+    return f"{label}.1"
+
+
+def version_label_next(labels: Iterable[str], *, taken: Iterable[str] = ()) -> str:
+    """The label after the highest numeric one of `labels` ("1.0" when there is none),
+    skipping every label in `labels` or `taken`."""
+    labels = set(labels)
+    used = labels | set(taken)
+    numeric = [
+        tuple(int(p) for p in label.split("."))
+        for label in labels
+        if NUMERIC_LABEL.fullmatch(label)
+    ]
+    candidate = version_label_bump(".".join(map(str, max(numeric)))) if numeric else "1.0"
+    while candidate in used:  # a non-numeric label could collide; keep going
+        candidate = version_label_bump(candidate)
     return candidate
+
+
+def model_version_next_label(*, model: RegisteredModel, taken: Iterable[str] = ()) -> str:
+    """The label after the model's highest numeric one: "1.3" -> "1.4", "2" -> "3", none -> "1.0"."""
+    labels = ModelVersion.objects.filter(model=model).values_list("version", flat=True)
+    return version_label_next(labels, taken=taken)
 
 
 @transaction.atomic
@@ -259,7 +372,11 @@ def model_version_transition(*, version: ModelVersion, to_status: str, actor) ->
     current = locked.status
     if to_status not in VersionStatus.values:
         raise RegistryValidationError(
-            {"status": [f"Unknown status '{to_status}'; use one of {', '.join(VersionStatus.values)}."]}
+            {
+                "status": [
+                    f"Unknown status '{to_status}'; use one of {', '.join(VersionStatus.values)}."
+                ]
+            }
         )
     allowed = ALLOWED_TRANSITIONS.get(current)
     if to_status != allowed:
@@ -285,29 +402,42 @@ def model_version_transition(*, version: ModelVersion, to_status: str, actor) ->
     locked.status = to_status
     locked.save(update_fields=["status", "updated_at"])
     logger.info(
-        "version %s status %s -> %s by %s", locked.pk, current, to_status, getattr(actor, "pk", None)
+        "version %s status %s -> %s by %s",
+        locked.pk,
+        current,
+        to_status,
+        getattr(actor, "pk", None),
     )
     version.status = locked.status
     version.updated_at = locked.updated_at
     return locked
 
 
+def model_version_inspect_types(*, version: ModelVersion) -> ModelVersion:
+    """Record the artifact's types outside the allowed list (for versions uploaded before
+    they were recorded at upload); an artifact that cannot be read is an ArtifactError."""
+    if version.artifact and version.artifact_types is None:
+        version.artifact_types = artifact_untrusted_types(artifact_read(version))
+        ModelVersion.objects.filter(pk=version.pk).update(artifact_types=version.artifact_types)
+    return version
+
+
 @transaction.atomic
-def model_version_trust_types(*, version: ModelVersion, types: Iterable[str], actor) -> ModelVersion:
-    """A staff user vouches for the listed artifact types on this one version."""
-    if actor is None or not getattr(actor, "is_staff", False):
-        raise RegistryValidationError({"trusted_types": ["Only staff users can trust artifact types."]})
+def model_version_trust_types(
+    *, version: ModelVersion, types: Iterable[str], actor
+) -> ModelVersion:
+    """An Admin vouches for the listed artifact types on this one version."""
+    if not can(actor, TRUST_PERM, version):
+        raise Forbidden(
+            "Only an Admin can trust artifact types.",
+            {"trusted_types": ["Only an Admin can trust artifact types."]},
+        )
     locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
     types = sorted({str(t).strip() for t in types if str(t).strip()})
     if not types:
         raise RegistryValidationError({"trusted_types": ["Choose at least one type to trust."]})
     if locked.artifact:
-        from registry.artifacts import artifact_read
-
-        try:
-            present = set(artifact_untrusted_types(artifact_read(locked)))
-        except ArtifactError as exc:
-            raise RegistryValidationError({"artifact": [str(exc)]}) from exc
+        present = set(model_version_inspect_types(version=locked).artifact_types or [])
         unknown = [t for t in types if t not in present and not type_is_allowed(t)]
         if unknown:
             raise RegistryValidationError(
@@ -334,10 +464,12 @@ def model_version_upload(
     artifact: bytes,
     created_by=None,
     description: str = "",
+    team: Team | None = None,
 ) -> ModelVersion:
-    """The upload page: a new sklearn version of an existing model, or of a new one."""
+    """The upload page: a new sklearn version of an existing model, or of a new one (owned
+    by `team`)."""
     if model is None:
-        model = registered_model_create(name=new_model_name, task=task, owner=created_by)
+        model = registered_model_create(name=new_model_name, task=task, owner=created_by, team=team)
     return model_version_register(
         model=model,
         version=version or model_version_next_label(model=model),

@@ -1,9 +1,39 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.errors import ServiceError
+from core.permissions import require, visible
 from training import services
 from training.models import Dataset, DatasetSnapshot, FineTuneJob, JobEvent
+
+
+class TeamOwnedAdmin(admin.ModelAdmin):
+    """Permissions through rules (role + owning team), the changelist through `visible`."""
+
+    team_field = "team"
+    perm_model = ""  # the model whose permissions apply, when not this one's
+
+    def _perm(self, action: str) -> str:
+        return f"{self.opts.app_label}.{action}_{self.perm_model or self.opts.model_name}"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return visible(request.user, super().get_queryset(request), team_field=self.team_field)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm(self._perm("view"), obj) or self.has_change_permission(
+            request, obj
+        )
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm(self._perm("add"))
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm(self._perm("change"), obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm(self._perm("delete"), obj)
 
 
 class JobEventInline(admin.TabularInline):
@@ -20,7 +50,7 @@ class JobEventInline(admin.TabularInline):
 
 
 @admin.register(FineTuneJob)
-class FineTuneJobAdmin(admin.ModelAdmin):
+class FineTuneJobAdmin(TeamOwnedAdmin):
     list_display = (
         "id",
         "status",
@@ -67,7 +97,10 @@ class FineTuneJobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # jobs start from the "New fine-tuning job" page, the API or train_start
 
-    @admin.action(description="Cancel the selected jobs")
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # a job is a record of what was trained; it is cancelled, never deleted
+
+    @admin.action(description="Cancel the selected jobs", permissions=["change"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[FineTuneJob]) -> None:
         self._each(
             request,
@@ -76,7 +109,9 @@ class FineTuneJobAdmin(admin.ModelAdmin):
             "cancelled",
         )
 
-    @admin.action(description="Retry the selected jobs (as new jobs on the same data)")
+    @admin.action(
+        description="Retry the selected jobs (as new jobs on the same data)", permissions=["change"]
+    )
     def retry_jobs(self, request: HttpRequest, queryset: QuerySet[FineTuneJob]) -> None:
         self._each(
             request,
@@ -91,9 +126,10 @@ class FineTuneJobAdmin(admin.ModelAdmin):
         done = 0
         for job in queryset:
             try:
+                require(request.user, "training.change_finetunejob", job)
                 action(job)
-            except services.TrainingValidationError as error:
-                self.message_user(request, str(error), level=messages.WARNING)
+            except (ServiceError, PermissionDenied) as error:
+                self.message_user(request, f"Job {job.pk}: {error}", level=messages.WARNING)
             else:
                 done += 1
         if done:
@@ -101,7 +137,7 @@ class FineTuneJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(TeamOwnedAdmin):
     list_display = ("name", "source", "group", "label_column", "created_by", "created_at")
     list_filter = ("source", "created_at")
     search_fields = ("name",)
@@ -109,7 +145,10 @@ class DatasetAdmin(admin.ModelAdmin):
 
 
 @admin.register(DatasetSnapshot)
-class DatasetSnapshotAdmin(admin.ModelAdmin):
+class DatasetSnapshotAdmin(TeamOwnedAdmin):
+    # A snapshot is part of its dataset: the dataset's permissions and team apply.
+    team_field = "dataset__team"
+    perm_model = "dataset"
     list_display = ("id", "dataset", "row_count", "sha256", "created_at")
     search_fields = ("sha256", "dataset__name")
     readonly_fields = (

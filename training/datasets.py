@@ -17,6 +17,8 @@ from typing import IO, Any
 
 import pandas as pd
 
+from core.errors import ServiceError
+
 MAX_LISTED_PROBLEMS = 20
 MIN_ROWS = 20
 NUMERIC_TYPES = ("numeric", "integer", "boolean")
@@ -25,12 +27,11 @@ FALSE_WORDS = {"0", "false", "no"}
 DECISION_LOG_LABEL = "outcome"
 
 
-class DatasetError(ValueError):
-    """Bad training data; `errors` maps a form field to its messages."""
+class DatasetError(ServiceError):
+    """Bad training data (400); `errors` maps a form field to its messages."""
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
-        self.errors = errors
-        super().__init__(" ".join(m for msgs in errors.values() for m in msgs))
+        super().__init__(" ".join(m for msgs in errors.values() for m in msgs), errors)
 
 
 @dataclass(frozen=True)
@@ -94,31 +95,32 @@ def _is_empty(value: Any) -> bool:
     )
 
 
-def _coerce(value: Any, spec: FeatureSpec) -> Any:
-    """The typed value, or ValueError with what is wrong (the caller adds row and column)."""
-    if _is_empty(value):
-        raise ValueError("is empty")
-    if spec.type in ("numeric", "integer"):
-        if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not a number")
-        try:
-            number = float(value.strip() if isinstance(value, str) else value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{value!r} is not a number") from None
-        if not math.isfinite(number):
-            raise ValueError(f"{value!r} is not a finite number")
-        if spec.type == "integer":
-            if not number.is_integer():
-                raise ValueError(f"{value!r} is not a whole number")
-            return int(number)
+def _number(value: Any, spec: FeatureSpec) -> float | int:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    if spec.type != "integer":
         return number
-    if spec.type == "boolean":
-        word = str(value).strip().lower()
-        if word in TRUE_WORDS:
-            return 1
-        if word in FALSE_WORDS:
-            return 0
-        raise ValueError(f"{value!r} is not true/false or 1/0")
+    if not number.is_integer():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(number)
+
+
+def _boolean(value: Any, spec: FeatureSpec) -> int:
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return 1
+    if word in FALSE_WORDS:
+        return 0
+    raise ValueError(f"{value!r} is not true/false or 1/0")
+
+
+def _text(value: Any, spec: FeatureSpec) -> str:
     text = str(value)
     if (
         spec.type == "categorical"
@@ -128,6 +130,16 @@ def _coerce(value: Any, spec: FeatureSpec) -> Any:
     ):
         raise ValueError(f"{value!r} is not one of {', '.join(map(str, spec.categories))}")
     return text
+
+
+_COERCERS = {"numeric": _number, "integer": _number, "boolean": _boolean}
+
+
+def _coerce(value: Any, spec: FeatureSpec) -> Any:
+    """The typed value, or ValueError with what is wrong (the caller adds row and column)."""
+    if _is_empty(value):
+        raise ValueError("is empty")
+    return _COERCERS.get(spec.type, _text)(value, spec)
 
 
 def _binary_label(value: Any) -> int:
@@ -143,6 +155,48 @@ def _binary_label(value: Any) -> int:
     raise ValueError(f"{value!r} is not a binary label (0 or 1)")
 
 
+def _record_values(
+    row_name: str,
+    record: dict[str, Any],
+    *,
+    features: list[FeatureSpec],
+    label_column: str,
+    binary_label: bool,
+) -> tuple[dict[str, Any], list[str]]:
+    """The typed values of one record (label included) and what is wrong with it."""
+    problems = []
+    values = {}
+    for spec in features:
+        try:
+            values[spec.name] = _coerce(record.get(spec.name), spec)
+        except ValueError as exc:
+            problems.append(f"{row_name}, column '{spec.name}': {exc}.")
+    try:
+        raw_label = record.get(label_column)
+        if _is_empty(raw_label):
+            raise ValueError("is empty")
+        values[label_column] = _binary_label(raw_label) if binary_label else raw_label
+    except ValueError as exc:
+        problems.append(f"{row_name}, label column '{label_column}': {exc}.")
+    return values, problems
+
+
+class _Problems:
+    """The first MAX_LISTED_PROBLEMS problems, and how many more there were."""
+
+    def __init__(self) -> None:
+        self.listed: list[str] = []
+        self.more = 0
+
+    def add(self, problems: list[str]) -> None:
+        room = max(MAX_LISTED_PROBLEMS - len(self.listed), 0)
+        self.listed.extend(problems[:room])
+        self.more += max(len(problems) - room, 0)
+
+    def messages(self) -> list[str]:
+        return self.listed + ([f"…and {self.more} more problems."] if self.more else [])
+
+
 def rows_from_records(
     records: Iterable[tuple[str, dict[str, Any]]],
     *,
@@ -150,41 +204,30 @@ def rows_from_records(
     label_column: str,
     binary_label: bool,
     field: str = "file",
+    max_rows: int | None = None,
 ) -> Rows:
     """Check every record (row name, {column: value}); DatasetError lists what is wrong."""
-    problems: list[str] = []
-    extra_problems = 0
-    columns: dict[str, list[Any]] = {spec.name: [] for spec in features}
-    labels: list[Any] = []
-    for row_name, record in records:
-        row_problems = []
-        values = {}
-        for spec in features:
-            try:
-                values[spec.name] = _coerce(record.get(spec.name), spec)
-            except ValueError as exc:
-                row_problems.append(f"{row_name}, column '{spec.name}': {exc}.")
-        try:
-            raw_label = record.get(label_column)
-            if _is_empty(raw_label):
-                raise ValueError("is empty")
-            label = _binary_label(raw_label) if binary_label else raw_label
-        except ValueError as exc:
-            row_problems.append(f"{row_name}, label column '{label_column}': {exc}.")
+    problems = _Problems()
+    names = [spec.name for spec in features] + [label_column]
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    for count, (row_name, record) in enumerate(records, start=1):
+        if max_rows is not None and count > max_rows:
+            raise DatasetError({field: [f"More than {max_rows} rows: split the file."]})
+        values, row_problems = _record_values(
+            row_name,
+            record,
+            features=features,
+            label_column=label_column,
+            binary_label=binary_label,
+        )
         if row_problems:
-            room = MAX_LISTED_PROBLEMS - len(problems)
-            problems.extend(row_problems[: max(room, 0)])
-            extra_problems += max(len(row_problems) - max(room, 0), 0)
+            problems.add(row_problems)
             continue
-        for name, value in values.items():
-            columns[name].append(value)
-        labels.append(label)
-    if problems:
-        if extra_problems:
-            problems.append(f"…and {extra_problems} more problems.")
-        raise DatasetError({field: problems})
+        for name in names:
+            columns[name].append(values[name])
+    if problems.listed:
+        raise DatasetError({field: problems.messages()})
     frame = pd.DataFrame(columns)
-    frame[label_column] = labels
     return Rows(frame=frame, features=features, label_column=label_column)
 
 
@@ -218,8 +261,23 @@ def file_format_for(filename: str) -> str:
     raise DatasetError({"file": [f"'{filename}' is neither a .csv nor a .jsonl file."]})
 
 
-def _csv_records(text: str) -> tuple[list[str], Iterator[tuple[str, dict]]]:
-    reader = csv.DictReader(io.StringIO(text))
+def check_upload_size(size: int | None, *, limit: int, field: str = "file") -> None:
+    """Refuse a file by the size the upload handler counted, before reading any of it."""
+    if size is None or size <= limit:
+        return
+    raise DatasetError(
+        {field: [f"The file is {_megabytes(size)}; uploads are limited to {_megabytes(limit)}."]}
+    )
+
+
+def _megabytes(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{size:,} bytes"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _csv_records(text: IO[str]) -> tuple[list[str], Iterator[tuple[str, dict]]]:
+    reader = csv.DictReader(text)
     header = [name.strip() for name in (reader.fieldnames or [])]
     reader.fieldnames = header
 
@@ -230,18 +288,25 @@ def _csv_records(text: str) -> tuple[list[str], Iterator[tuple[str, dict]]]:
     return header, records()
 
 
-def _jsonl_records(text: str) -> tuple[set[str], list[tuple[str, dict]]]:
+def _jsonl_record(line: str, number: int) -> tuple[dict | None, str]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, f"Line {number}: not valid JSON ({exc.msg} at column {exc.colno})."
+    if not isinstance(record, dict):
+        return None, f"Line {number}: must be a JSON object with one key per column."
+    return record, ""
+
+
+def _jsonl_records(text: IO[str]) -> tuple[set[str], list[tuple[str, dict]]]:
+    # The columns are every key seen, so the records are kept (the size limit bounds them).
     records, problems, seen = [], [], set()
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"Line {number}: not valid JSON ({exc.msg} at column {exc.colno}).")
-            continue
-        if not isinstance(record, dict):
-            problems.append(f"Line {number}: must be a JSON object with one key per column.")
+        record, problem = _jsonl_record(line, number)
+        if record is None:
+            problems.append(problem)
             continue
         seen.update(record)
         records.append((f"Line {number}", record))
@@ -256,26 +321,12 @@ def _jsonl_records(text: str) -> tuple[set[str], list[tuple[str, dict]]]:
     return seen, records
 
 
-def rows_from_file(
-    handle: IO[bytes],
-    *,
-    file_format: str,
-    features: list[FeatureSpec] | None,
-    label_column: str,
-    binary_label: bool,
-) -> Rows:
-    """An uploaded CSV or JSONL file. With features=None every other column is a numeric feature."""
-    try:
-        text = handle.read().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DatasetError({"file": ["The file is not UTF-8 text."]}) from None
-    if not text.strip():
+def _file_features(
+    present: Iterable[str], features: list[FeatureSpec] | None, label_column: str
+) -> list[FeatureSpec]:
+    present = list(present)
+    if not present:
         raise DatasetError({"file": ["The file is empty."]})
-    if file_format == "csv":
-        header, records = _csv_records(text)
-        present: Iterable[str] = header
-    else:
-        present, records = _jsonl_records(text)
     if features is None:
         features = [FeatureSpec(name) for name in present if name != label_column]
         if not features:
@@ -283,9 +334,41 @@ def rows_from_file(
     _check_columns(present, features=features, label_column=label_column)
     if label_column in {spec.name for spec in features}:
         raise DatasetError({"label_column": [f"'{label_column}' is a feature, not a label."]})
-    rows = rows_from_records(
-        records, features=features, label_column=label_column, binary_label=binary_label
+    return features
+
+
+def rows_from_file(
+    handle: IO[bytes],
+    *,
+    file_format: str,
+    features: list[FeatureSpec] | None,
+    label_column: str,
+    binary_label: bool,
+    max_rows: int | None = None,
+) -> Rows:
+    """An uploaded CSV or JSONL file, read as a stream of lines (never whole into memory).
+    With features=None every other column is a numeric feature."""
+    text = io.TextIOWrapper(
+        handle, encoding="utf-8-sig", newline="" if file_format == "csv" else None
     )
+    try:
+        if file_format == "csv":
+            present, records = _csv_records(text)
+        else:
+            present, records = _jsonl_records(text)
+        features = _file_features(present, features, label_column)
+        rows = rows_from_records(
+            records,
+            features=features,
+            label_column=label_column,
+            binary_label=binary_label,
+            max_rows=max_rows,
+        )
+    except UnicodeDecodeError:
+        raise DatasetError({"file": ["The file is not UTF-8 text."]}) from None
+    finally:
+        # The upload stays open: the caller stores it after the rows are checked.
+        text.detach()
     if rows.row_count == 0:
         raise DatasetError({"file": ["The file has a header but no rows."]})
     return rows

@@ -4,11 +4,13 @@ from typing import Any
 
 from django import forms
 
+from core.errors import ServiceError
+from core.permissions import actable, visible
 from groups.models import ModelGroup, Role
 from registry.models import ModelVersion, RegisteredModel
 from training import selectors, trainers
 from training.models import BaseKind, DatasetSource, Preset
-from training.services import DatasetSpec, TrainingValidationError
+from training.services import DatasetSpec
 from training.trainers.hyperparameters import HyperParameter
 
 DEFAULT_BASE = f"preset:{Preset.GRADIENT_BOOSTING}"
@@ -102,9 +104,12 @@ class JobForm(forms.Form):
     # shows its own fields first instead of silently running on defaults.
     hyperparameters_for = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["base"].choices = selectors.base_choices()
+        # Only what the user may train into, and groups they may read.
+        self.fields["base"].choices = selectors.base_choices(user=user)
+        self.fields["model"].queryset = actable(user, RegisteredModel.objects.all())
+        self.fields["group"].queryset = visible(user, ModelGroup.objects.all(), group_field="slug")
         base_value = self.data.get("base") or self.initial.get("base") or DEFAULT_BASE
         self.base_kind, self.preset = base_kind_of(base_value)
         self.specs = trainers.hyperparameter_specs(self.base_kind, self.preset)
@@ -163,7 +168,9 @@ class JobForm(forms.Form):
             ),
         }
 
-    def add_service_errors(self, error: TrainingValidationError) -> None:
+    def add_service_errors(self, error: ServiceError) -> None:
+        if not error.errors:
+            self.add_error(None, error.message)
         for key, messages in error.errors.items():
             if key.startswith("hyperparameters."):
                 field = HP_PREFIX + key.split(".", 1)[1]

@@ -3,6 +3,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from core.models import default_team_id
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -60,6 +62,10 @@ class Dataset(models.Model):
     upload = models.FileField(upload_to="training/uploads/%Y/%m/", blank=True)
     file_format = models.CharField(max_length=8, choices=FileFormat.choices, blank=True)
     label_column = models.CharField(max_length=100, default="outcome")
+    # The team of the job that made it (the team of the model it trains).
+    team = models.ForeignKey(
+        "core.Team", on_delete=models.PROTECT, related_name="+", default=default_team_id
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -70,6 +76,14 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.team_id
+
+    @property
+    def owning_group_slug(self) -> str | None:
+        return self.group.slug if self.group_id else None
 
 
 class DatasetSnapshot(models.Model):
@@ -89,6 +103,10 @@ class DatasetSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset.name}: {self.row_count} rows ({self.sha256[:12]})"
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.dataset.team_id
 
 
 class FineTuneJob(models.Model):
@@ -128,6 +146,14 @@ class FineTuneJob(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
+    # Who may act on the job: the team of the model that receives its version, fixed at
+    # creation (the model may be deleted later; the job keeps its owner).
+    team = models.ForeignKey(
+        "core.Team",
+        on_delete=models.PROTECT,
+        related_name="fine_tune_jobs",
+        default=default_team_id,
+    )
     # Written by the worker at every stage; a running job whose heartbeat is too old has
     # lost its worker (training.services.jobs_fail_stale).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -153,6 +179,18 @@ class FineTuneJob(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("training:job_detail", args=[self.pk])
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.team_id
+
+    @property
+    def owning_group_slug(self) -> str | None:
+        # A job trained on a group's decision log belongs to that group too: a key limited
+        # to other groups may neither read it nor act on it.
+        if self.dataset_id is None:
+            return None
+        return self.dataset.owning_group_slug
 
     @property
     def is_active(self) -> bool:

@@ -1,28 +1,35 @@
+"""The training pages. Reads go through selectors (only what the user may see); every
+action checks its permission first (core.permissions.require: 403 otherwise), and the
+templates leave out what the user may not do."""
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.errors import ServiceError
+from core.permissions import require
 from training import selectors, services
+from training.filters import JobFilterSet
 from training.forms import JobForm, JoinGroupForm
-from training.models import FineTuneJob, JobStatus
+from training.models import JobStatus
 
-
-def _job_or_404(pk: int) -> FineTuneJob:
-    try:
-        return selectors.job_get(pk=pk)
-    except FineTuneJob.DoesNotExist:
-        return get_object_or_404(FineTuneJob, pk=pk)
+ADD_JOB = "training.add_finetunejob"
+CHANGE_JOB = "training.change_finetunejob"
 
 
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    page = selectors.job_list_page(status=status, page_number=request.GET.get("page"))
-    counts = selectors.job_status_counts()
+    filterset = JobFilterSet(request.GET, queryset=selectors.jobs(user=request.user))
+    page = selectors.job_list_page(
+        queryset=filterset.filtered(), page_number=request.GET.get("page")
+    )
+    counts = selectors.job_status_counts(user=request.user)
+    status = filterset.form.cleaned_data.get("status") or ""
     context = {
         "page": page,
-        "status": status if status in JobStatus.values else "",
+        "filterset": filterset,
+        "status": status,
         "tabs": [(value, label, counts[value]) for value, label in JobStatus.choices],
         # The table refreshes itself while a job on it is still moving.
         "page_has_active": any(job.is_active for job in page.object_list),
@@ -33,23 +40,16 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def job_new(request: HttpRequest) -> HttpResponse:
+    # The page exists only to start a job: a user who may not is refused before the form.
+    require(request.user, ADD_JOB)
+    require(request.user, "training.add_dataset")
     if request.method == "GET":
-        # Other pages can link here prefilled: /training/new/?group=live-credit-scoring
-        initial = {key: request.GET[key] for key in ("base", "source") if request.GET.get(key)}
-        group = selectors.group_by_slug(slug=request.GET.get("group", ""))
-        if group is not None:
-            initial |= {"group": group.pk, "source": "decision_log"}
-        form = JobForm(initial=initial)
-        # Changing the base swaps in its hyperparameter fields.
-        template = (
-            "training/job_form.html#hyperparameters" if request.htmx else "training/job_form.html"
-        )
-        return render(request, template, {"form": form})
-    form = JobForm(request.POST, request.FILES)
+        return _job_new_form(request)
+    form = JobForm(request.POST, request.FILES, user=request.user)
     if form.is_valid():
         try:
             job = services.job_create(**form.job_arguments(), created_by=request.user)
-        except services.TrainingValidationError as error:
+        except ServiceError as error:
             form.add_service_errors(error)
         else:
             messages.success(request, f"Job {job.pk} is queued: a worker picks it up in a moment.")
@@ -57,15 +57,30 @@ def job_new(request: HttpRequest) -> HttpResponse:
     return render(request, "training/job_form.html", {"form": form}, status=400)
 
 
+def _job_new_form(request: HttpRequest) -> HttpResponse:
+    # Other pages can link here prefilled: /training/new/?group=live-credit-scoring
+    initial = {key: request.GET[key] for key in ("base", "source") if request.GET.get(key)}
+    group = selectors.group_by_slug(slug=request.GET.get("group", ""), user=request.user)
+    if group is not None:
+        initial |= {"group": group.pk, "source": "decision_log"}
+    form = JobForm(initial=initial, user=request.user)
+    # Changing the base swaps in its hyperparameter fields.
+    template = (
+        "training/job_form.html#hyperparameters" if request.htmx else "training/job_form.html"
+    )
+    return render(request, template, {"form": form})
+
+
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job_or_404(pk)
-    groups = selectors.challenger_groups(version=job.result_version) if job.result_version else []
+    job = selectors.job_get(pk=pk, user=request.user)
+    groups = selectors.challenger_groups(version=job.result_version, user=request.user)
     context = {
         "job": job,
         "events": selectors.job_events_page(job=job, page_number=request.GET.get("page")),
         "chart": selectors.job_loss_chart(job=job),
         "chart_id": f"loss-chart-{job.pk}",
+        "uses_charts": True,
         "join_form": JoinGroupForm(groups=groups) if groups else None,
     }
     # While the job runs the page polls this view for its live part only.
@@ -75,11 +90,12 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(FineTuneJob, pk=pk)
+    job = selectors.job_get(pk=pk, user=request.user)
+    require(request.user, CHANGE_JOB, job)
     try:
         job = services.job_cancel(job=job, actor=request.user)
-    except services.TrainingValidationError as error:
-        messages.error(request, str(error))
+    except ServiceError as error:
+        messages.error(request, error.message)
     else:
         done = job.status == JobStatus.CANCELLED
         messages.success(
@@ -91,11 +107,12 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(FineTuneJob, pk=pk)
+    job = selectors.job_get(pk=pk, user=request.user)
+    require(request.user, CHANGE_JOB, job)
     try:
         retry = services.job_retry(job=job, actor=request.user)
-    except services.TrainingValidationError as error:
-        messages.error(request, str(error))
+    except ServiceError as error:
+        messages.error(request, error.message)
         return redirect(job)
     messages.success(request, f"Job {retry.pk} retries job {job.pk} on the same data.")
     return redirect(retry)
@@ -103,9 +120,14 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def job_join_group(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job_or_404(pk)
+    job = selectors.job_get(pk=pk, user=request.user)
+    require(request.user, CHANGE_JOB, job)
     form = JoinGroupForm(
-        request.POST, groups=selectors.challenger_groups(version=job.result_version)
+        request.POST,
+        # Every group the user may read: one of another team is a 403 below, not a form error.
+        groups=selectors.challenger_groups(
+            version=job.result_version, user=request.user, acting=False
+        ),
     )
     if not form.is_valid():
         problems = "; ".join(
@@ -114,12 +136,13 @@ def job_join_group(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"Not added: {problems}")
         return redirect(job)
     group = form.cleaned_data["group"]
+    require(request.user, "groups.change_modelgroup", group)
     try:
         membership = services.job_result_join_group(
             job=job, group=group, weight=form.cleaned_data["weight"], actor=request.user
         )
-    except services.TrainingValidationError as error:
-        messages.error(request, f"Not added: {error}")
+    except ServiceError as error:
+        messages.error(request, f"Not added: {error.message}")
         return redirect(job)
     messages.success(
         request,

@@ -37,7 +37,8 @@ def trace(source: Any, mapped: Any) -> tuple[list[KeyMove], list[DroppedKey], li
         ranked = sorted(
             candidates,
             key=lambda c: (
-                normalise_key(_last(c)) != last and last not in SYNONYMS.get(normalise_key(_last(c)), ()),
+                normalise_key(_last(c)) != last
+                and last not in SYNONYMS.get(normalise_key(_last(c)), ()),
                 c in used,
             ),
         )
@@ -78,7 +79,11 @@ def _keys(value: Any, path: str):
 def _canon(value: Any) -> Any:
     if isinstance(value, bool) or value is None:
         return ("c", value)
-    number = coerce_number(value) if not isinstance(value, str) or not value.strip().endswith("%") else None
+    number = (
+        coerce_number(value)
+        if not isinstance(value, str) or not value.strip().endswith("%")
+        else None
+    )
     if number is not None:
         return ("n", round(float(number), 9))
     if isinstance(value, str):
@@ -100,4 +105,3 @@ def _wild(path: str) -> str:
 
 def _last(path: str) -> str:
     return re.split(r"[.\[\]]+", path.rstrip("]"))[-1] if path else ""
-

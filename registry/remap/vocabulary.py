@@ -214,8 +214,18 @@ VALUE_SYNONYMS: dict[str, str] = {
 }
 
 # Qualifiers that say which split a number came from, not what it is ("test_auc" is an AUC).
-SPLIT_PREFIXES = ("test_", "val_", "valid_", "validation_", "holdout_", "hold_out_", "eval_",
-             "evaluation_", "final_", "overall_")
+SPLIT_PREFIXES = (
+    "test_",
+    "val_",
+    "valid_",
+    "validation_",
+    "holdout_",
+    "hold_out_",
+    "eval_",
+    "evaluation_",
+    "final_",
+    "overall_",
+)
 SPLIT_SUFFIXES = ("_score", "_test", "_val", "_holdout", "_value", "_metric")
 
 _CAMEL_1 = re.compile(r"([a-z0-9])([A-Z])")

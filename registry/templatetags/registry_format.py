@@ -10,7 +10,9 @@ def metric(value) -> str:
         return "—"
     if isinstance(value, bool):
         return str(value)
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 10):
+    if isinstance(value, int) or (
+        isinstance(value, float) and value.is_integer() and abs(value) >= 10
+    ):
         return f"{int(value):,}"
     try:
         return f"{float(value):.4f}"

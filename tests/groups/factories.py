@@ -56,3 +56,26 @@ def group_with_members(
         created_by=created_by,
     )
     return group, versions
+
+
+def make_api_key(
+    *,
+    name: str = "workflow",
+    scopes: tuple[str, ...] = ("predict",),
+    groups=(),
+    all_groups: bool = False,
+    team=None,
+    expires_at=None,
+):
+    """(ApiKey, plaintext) through the real service, in the default team unless given."""
+    from groups.services import api_key_create
+    from tests.factories import default_team
+
+    return api_key_create(
+        name=name,
+        team=team or default_team(),
+        scopes=list(scopes),
+        groups=list(groups),
+        all_groups=all_groups,
+        expires_at=expires_at,
+    )

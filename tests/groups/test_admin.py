@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from groups.models import ApiKey, ModelGroup, RoleChange, RoleChangeAction
 from tests.groups.catalogue import assert_inference_table
-from tests.groups.factories import ModelVersionFactory, group_with_members
+from tests.factories import default_team
+from tests.groups.factories import ModelVersionFactory, group_with_members, make_api_key
 
 pytestmark = pytest.mark.django_db
 
@@ -16,6 +17,7 @@ pytestmark = pytest.mark.django_db
 def group_add_data(name: str, rows: list[tuple[int, str, int]], **fields) -> dict:
     data = {
         "name": name,
+        "team": str(default_team().pk),
         "description": "",
         "task": "binary_classification",
         "routing_mode": "weighted",
@@ -158,7 +160,13 @@ def test_deleting_a_group_in_the_admin_archives_its_table(staff_client):
 def test_admin_shows_a_new_api_key_once_and_stores_its_hash(staff_client):
     group, _ = group_with_members()
     response = staff_client.post(
-        reverse("admin:groups_apikey_add"), {"name": "scoring workflow", "groups": [group.pk]}
+        reverse("admin:groups_apikey_add"),
+        {
+            "name": "scoring workflow",
+            "team": group.team_id,
+            "scopes": ["predict", "read"],
+            "groups": [group.pk],
+        },
     )
     assert response.status_code == 200
     assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
@@ -167,21 +175,23 @@ def test_admin_shows_a_new_api_key_once_and_stores_its_hash(staff_client):
     assert plaintext in response.content.decode()
     assert hashlib.sha256(plaintext.encode()).hexdigest() == api_key.key_hash
     assert list(api_key.groups.all()) == [group]
+    assert (api_key.team, api_key.scopes) == (group.team, ["predict", "read"])
     change_page = staff_client.get(reverse("admin:groups_apikey_change", args=[api_key.pk]))
     assert plaintext not in change_page.content.decode()
 
 
 def test_admin_api_key_needs_a_scope(staff_client):
-    response = staff_client.post(reverse("admin:groups_apikey_add"), {"name": "nowhere"})
+    response = staff_client.post(
+        reverse("admin:groups_apikey_add"),
+        {"name": "nowhere", "team": default_team().pk, "scopes": ["predict"]},
+    )
     assert response.status_code == 200
     assert "Choose the groups this key may call" in response.content.decode()
     assert not ApiKey.objects.exists()
 
 
 def test_admin_revoke_action_revokes_keys(staff_client):
-    from groups.auth import api_key_create
-
-    api_key, _ = api_key_create(name="old", all_groups=True)
+    api_key, _ = make_api_key(name="old", all_groups=True)
     staff_client.post(
         reverse("admin:groups_apikey_changelist"),
         {"action": "revoke", "_selected_action": [api_key.pk]},

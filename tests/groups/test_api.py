@@ -135,17 +135,24 @@ def test_patch_members_checks_the_invariants(api):
     assert "exactly one champion" in response.json()["errors"]["role"][0]
 
 
-def test_delete_drops_the_table_by_policy(api):
+@pytest.fixture
+def admin_api(admin_user) -> APIClient:
+    client = APIClient()
+    client.force_login(admin_user)
+    return client
+
+
+def test_delete_drops_the_table_by_policy(admin_api):
     group_with_members(deletion_policy="drop")
-    response = api.delete("/api/v1/groups/live-credit-scoring/")
+    response = admin_api.delete("/api/v1/groups/live-credit-scoring/")
     assert response.status_code == 204
     assert "inference_log_live_credit_scoring" not in table_names()
     assert not ArchivedInferenceTable.objects.exists()
 
 
-def test_delete_archives_the_table_by_policy(api):
+def test_delete_archives_the_table_by_policy(admin_api):
     group_with_members(deletion_policy="archive")
-    api.delete("/api/v1/groups/live-credit-scoring/")
+    admin_api.delete("/api/v1/groups/live-credit-scoring/")
     archived = ArchivedInferenceTable.objects.get()
     assert archived.table_name in table_names()
 

@@ -4,6 +4,7 @@ import hashlib
 from io import StringIO
 
 import pytest
+from django.utils import timezone
 from django.core.management import CommandError, call_command
 
 from groups.models import ApiKey, RoleChangeAction
@@ -51,23 +52,69 @@ def test_set_traffic_command_reports_the_invariant():
         call_command("set_traffic", group=group.slug, weights=f"{challenger.pk}=50")
 
 
-def test_create_api_key_prints_the_key_once_scoped_to_groups():
+def test_create_api_key_prints_the_key_once_scoped_to_groups(team):
     group, _ = group_with_members()
     out, err = StringIO(), StringIO()
-    call_command("create_api_key", name="workflow", groups=group.slug, stdout=out, stderr=err)
+    call_command(
+        "create_api_key",
+        name="workflow",
+        team=team.slug,
+        scopes="predict,read",
+        groups=group.slug,
+        expires="90d",
+        stdout=out,
+        stderr=err,
+    )
     plaintext = out.getvalue().strip()
     api_key = ApiKey.objects.get()
     assert api_key.key_hash == hashlib.sha256(plaintext.encode()).hexdigest()
     assert list(api_key.groups.all()) == [group]
-    assert not api_key.all_groups
+    assert (api_key.team, api_key.scopes, api_key.all_groups) == (team, ["predict", "read"], False)
+    days = (api_key.expires_at - timezone.now()).total_seconds() / 86400
+    assert 89.9 < days <= 90
     assert "will not be shown again" in err.getvalue()
 
 
-def test_create_api_key_without_groups_allows_all():
-    call_command("create_api_key", name="ops", stdout=StringIO(), stderr=StringIO())
-    assert ApiKey.objects.get().all_groups
+def test_create_api_key_with_all_groups(team):
+    call_command(
+        "create_api_key",
+        name="ops",
+        team=team.slug,
+        scopes="manage",
+        all_groups=True,
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
+    api_key = ApiKey.objects.get()
+    assert api_key.all_groups and api_key.expires_at is None
 
 
-def test_create_api_key_refuses_unknown_groups():
+def test_create_api_key_without_groups_is_an_error_not_all(team):
+    with pytest.raises(CommandError, match="--all-groups"):
+        call_command("create_api_key", name="ops", team=team.slug, scopes="predict")
+    assert not ApiKey.objects.exists()
+
+
+def test_create_api_key_refuses_unknown_groups(team):
     with pytest.raises(CommandError, match="no group with slug nope"):
-        call_command("create_api_key", name="x", groups="nope")
+        call_command("create_api_key", name="x", team=team.slug, scopes="predict", groups="nope")
+
+
+def test_create_api_key_names_an_unknown_scope(team):
+    with pytest.raises(CommandError, match="unknown scope admin"):
+        call_command("create_api_key", name="x", team=team.slug, scopes="read,admin", all_groups=True)
+
+
+def test_create_api_key_refuses_groups_of_another_team(other_team):
+    group, _ = group_with_members()
+    with pytest.raises(CommandError, match="not a group of team other-team"):
+        call_command(
+            "create_api_key", name="x", team=other_team.slug, scopes="predict", groups=group.slug
+        )
+
+
+def test_create_api_key_refuses_a_bad_expiry(team):
+    with pytest.raises(CommandError, match="not a duration"):
+        call_command(
+            "create_api_key", name="x", team=team.slug, scopes="predict", all_groups=True, expires="soon"
+        )

@@ -78,7 +78,7 @@ def test_a_settings_override_forces_one_version():
 
 
 def test_a_process_local_cache_rereads_changes_made_by_other_processes(monkeypatch):
-    from groups import selectors
+    from groups import routing_cache as selectors
 
     group, (champion, challenger) = group_with_members(weights=(90, 10))
     clock = [1000.0]

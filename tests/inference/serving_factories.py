@@ -8,14 +8,15 @@ from django.core.files.storage import default_storage
 from django.db.models import Model
 from django.test import Client
 
-from groups.auth import api_key_create
 from groups.models import ModelGroup
 from groups.routing import choose
 from groups.selectors import routing_table
 from groups.services import MemberSpec, group_create
+from groups.services import api_key_create as _api_key_create
 from inference import tables
 from registry.demo import CREDIT_FEATURES, credit_dataset
 from registry.models import ModelVersion
+from tests.factories import default_team
 from tests.registry.factories import RegisteredModelFactory, SklearnVersionFactory
 
 
@@ -54,6 +55,15 @@ def serving_group(
     group = group_create(name=name, members=members, deletion_policy=deletion_policy)
     _, key = api_key_create(name=f"{name} workflow", groups=[group])
     return ServingSetup(group, champion, challenger, shadow_version, key)
+
+
+def api_key_create(
+    *, name: str, groups=(), all_groups: bool = False, scopes=("predict",), team=None
+):
+    """A key of the default team (the factories' groups belong to it), `predict` scope."""
+    return _api_key_create(
+        name=name, team=team or default_team(), scopes=scopes, groups=groups, all_groups=all_groups
+    )
 
 
 def credit_rows(count: int = 5, seed: int = 11) -> list[dict]:

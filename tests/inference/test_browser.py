@@ -1,4 +1,4 @@
-"""The inference browser's filters, keyset pagination and CSV export."""
+"""The inference browser's filters (InferenceFilterSet), cursor pagination and CSV export."""
 
 import csv
 import io
@@ -7,9 +7,12 @@ from datetime import timedelta
 
 import pytest
 from django.http import QueryDict
+from django.test import RequestFactory
 from django.utils import timezone
 
+from core.errors import ServiceError
 from inference import browser
+from inference.csv_stream import csv_cell
 from inference.tables import inference_log_model
 from tests.inference.analytics_rows import fill_rows, make_group
 
@@ -24,17 +27,20 @@ def filled():
 
 
 def _filters(group, query: str):
-    return browser.parse_filters(QueryDict(query), group=group)
+    return browser.filtered_rows(group, QueryDict(query))
 
 
-def _all_pages(group, filters, size=37):
-    seen, cursor = [], None
-    while True:
-        page = browser.inference_page(group=group, filters=filters, cursor=cursor, size=size)
+def _page(rows, url="/rows"):
+    return browser.inference_page(RequestFactory().get(url), rows)
+
+
+def _all_pages(group, rows, size=37):
+    seen, url = [], f"/rows?page_size={size}"
+    while url:
+        page = _page(rows, url)
         seen += page.rows
-        cursor = page.next_cursor
-        if cursor is None:
-            return seen
+        url = page.next_url
+    return seen
 
 
 def test_pages_cover_every_row_once_newest_first(filled):
@@ -48,11 +54,11 @@ def test_pages_cover_every_row_once_newest_first(filled):
 
 def test_rows_arriving_while_paging_do_not_shift_the_next_page(filled):
     group, versions, _ = filled
-    filters = _filters(group, "")
-    first = browser.inference_page(group=group, filters=filters, size=20)
-    expected_second = browser.inference_page(group=group, filters=filters, cursor=first.next_cursor, size=20)
+    rows = _filters(group, "")
+    first = _page(rows, "/rows?page_size=20")
+    expected_second = _page(rows, first.next_url)
     fill_rows(group, versions, n=30, seed=99, span=timedelta(seconds=1))  # new, newest rows
-    second = browser.inference_page(group=group, filters=filters, cursor=first.next_cursor, size=20)
+    second = _page(_filters(group, ""), first.next_url)
     assert [r.id for r in second.rows] == [r.id for r in expected_second.rows]
 
 
@@ -99,30 +105,38 @@ def test_search_by_request_id_finds_one_row(filled):
         ("input=salary+>+3", "input", "Unknown feature 'salary'"),
         ("input=income+>+lots", "input", "> needs a number"),
         ("input=income;+DROP+TABLE+x", "input", "Write one condition"),
-        ("score_min=high", "score_min", "is not a number"),
-        ("score_max=3", "score_max", "between"),
-        ("role=king", "role", "Use one of"),
-        ("window=1y", "window", "Use one of"),
-        ("since=yesterday", "since", "is not a date"),
+        ("input=income+>+inf", "input", "finite number"),
+        ("score_min=high", "score_min", "Enter a number"),
+        ("score_min=nan", "score_min", "Enter a number"),
+        ("score_max=-Infinity", "score_max", "Enter a number"),
+        ("score_max=3", "score_max", "less than or equal to 1"),
+        ("version=1e999", "version", "Enter a whole number"),
+        ("role=king", "role", "Select a valid choice"),
+        ("window=1y", "window", "Select a valid choice"),
+        ("since=yesterday", "since", "Enter a valid date/time"),
+        ("q=a%00b", "q", "Null characters are not allowed"),
+        ("input=income+>+1%00", "input", "Null characters are not allowed"),
     ],
 )
-def test_bad_filters_name_the_field(filled, query, field, message):
+def test_bad_filters_are_a_400_naming_the_parameter(filled, query, field, message):
     group, _, _ = filled
-    with pytest.raises(browser.FilterError) as caught:
+    with pytest.raises(ServiceError) as caught:
         _filters(group, query)
+    assert caught.value.status == 400
     assert message in " ".join(caught.value.errors[field])
 
 
-def test_a_forged_cursor_is_refused(filled):
+def test_a_forged_cursor_is_a_400_naming_it(filled):
     group, _, _ = filled
-    with pytest.raises(browser.FilterError, match="cursor"):
-        browser.inference_page(group=group, filters=_filters(group, ""), cursor="bm90IGEgY3Vyc29y")
+    with pytest.raises(ServiceError) as caught:
+        _page(_filters(group, ""), "/rows?cursor=bz1ub3QtYS1udW1iZXI")  # "o=not-a-number"
+    assert "cursor" in caught.value.errors
 
 
 def test_csv_export_has_the_filtered_rows_and_one_column_per_feature(filled):
     group, _, rows = filled
-    filters = _filters(group, "role=champion&has_outcome=yes")
-    text = "".join(browser.csv_lines(group=group, filters=filters, chunk_size=50))
+    filtered = _filters(group, "role=champion&has_outcome=yes")
+    text = "".join(browser.csv_lines(group=group, rows=filtered, chunk_size=50))
     records = list(csv.DictReader(io.StringIO(text)))
     expected = [r for r in rows if r.role == "champion" and r.outcome is not None]
     assert len(records) == len(expected)
@@ -134,16 +148,40 @@ def test_csv_export_has_the_filtered_rows_and_one_column_per_feature(filled):
         assert record["outcome"] == str(row.outcome)
 
 
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text(start):
+    assert csv_cell(f"{start}HYPERLINK(\"http://x\")") == f"'{start}HYPERLINK(\"http://x\")"
+    assert csv_cell("plain") == "plain"
+    assert csv_cell(-3.5) == -3.5  # a number is a number, not a formula
+
+
+def test_csv_export_neutralises_a_formula_logged_as_a_routing_key(filled):
+    group, versions, rows = filled
+    log = inference_log_model(group.table_name)
+    log.objects.filter(request_id=rows[0].request_id).update(routing_key="=cmd|' /C calc'!A0")
+    text = "".join(browser.csv_lines(group=group, rows=_filters(group, f"q={rows[0].request_id}")))
+    [record] = list(csv.DictReader(io.StringIO(text)))
+    assert record["routing_key"] == "'=cmd|' /C calc'!A0"
+
+
 def test_waterfall_adds_up_from_base_value_to_output(filled):
     group, _, rows = filled
     row = inference_log_model(group.table_name).objects.get(request_id=rows[0].request_id)
-    chart = browser.waterfall(row)
-    assert chart["output"] == pytest.approx(row.base_value + sum(row.explanation.values()))
-    bars = chart["config"]["data"]["datasets"][0]["data"]
-    assert bars[0] == [0, row.base_value]
-    assert bars[-1][1] == pytest.approx(chart["output"])
-    for previous, current in zip(bars[1:-2], bars[2:-1], strict=True):
-        assert current[0] == pytest.approx(previous[1])  # each push starts where the last ended
+    waterfall = browser.waterfall(row)
+    assert waterfall["output"] == pytest.approx(row.base_value + sum(row.explanation.values()))
+    running = row.base_value
+    for step in waterfall["steps"]:  # each push starts where the last ended
+        running += step["push"]
+        assert step["after"] == pytest.approx(running)
+    chart = waterfall["chart"]
+    assert chart["kind"] == "bars"
+    assert len(chart["labels"]) == len(waterfall["steps"]) + 2
+    reference, up, down = chart["datasets"]
+    assert reference["data"][0] == row.base_value
+    assert reference["data"][-1] == pytest.approx(waterfall["output"])
+    pushes = [u if u is not None else d for u, d in zip(up["data"][1:-1], down["data"][1:-1], strict=True)]
+    assert pushes == [step["push"] for step in waterfall["steps"]]
+    assert all(p > 0 for p in up["data"] if p is not None)
 
 
 def test_detail_lookup_ignores_garbage_ids(filled):

@@ -50,8 +50,9 @@ def test_detail_page_shows_inputs_outcome_and_the_waterfall(user_client, filled)
     row = rows[0]
     html = user_client.get(reverse("inference:inference_detail", args=[group.slug, row.request_id])).content.decode()
     assert str(row.inputs["income"]) in html
-    assert 'data-chart="waterfall-config"' in html
-    assert 'id="waterfall-config"' in html
+    assert 'data-chart="waterfall"' in html and 'data-chart-kind="bars"' in html
+    assert 'id="waterfall"' in html  # the chart's data, for charts.js
+    assert "#b42318" not in html  # colours are charts.js's, not the view's
 
 
 def test_detail_of_an_unknown_request_is_404(user_client, filled):
@@ -92,3 +93,90 @@ def test_inferences_api_names_a_bad_filter(user_client, filled):
     assert "score_min" in response.json()["errors"]
     response = user_client.get(f"/api/v1/groups/{group.slug}/inferences?page_size=100000")
     assert "page_size" in response.json()["errors"]
+
+
+def test_the_tabs_live_under_the_group(user_client, filled):
+    group, _, rows = filled
+    assert reverse("inference:group_inferences", args=[group.slug]) == f"/groups/{group.slug}/inferences/"
+    assert reverse("inference:group_compare", args=[group.slug]) == f"/groups/{group.slug}/compare/"
+    detail = reverse("inference:inference_detail", args=[group.slug, rows[0].request_id])
+    assert detail == f"/groups/{group.slug}/inferences/{rows[0].request_id}/"
+    assert user_client.get(f"/groups/{group.slug}/inferences/").status_code == 200
+    assert user_client.get(f"/groups/{group.slug}/").status_code == 200  # the group page itself
+
+
+@pytest.mark.parametrize(
+    "rest", ["compare/?window=24h", "inferences/?role=champion", "inferences/export.csv?role=shadow"]
+)
+def test_the_old_addresses_redirect_to_the_new_ones(user_client, filled, rest):
+    group, _, _ = filled
+    response = user_client.get(f"/inference/groups/{group.slug}/{rest}")
+    assert response.status_code == 301
+    assert response["Location"] == f"/groups/{group.slug}/{rest}"
+
+
+def test_the_pages_need_a_login(client, filled):
+    group, _, _ = filled
+    response = client.get(f"/groups/{group.slug}/inferences/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_a_viewer_browses_and_exports(client, viewer, filled):
+    group, _, _ = filled
+    client.force_login(viewer)
+    assert client.get(f"/groups/{group.slug}/inferences/").status_code == 200
+    assert client.get(f"/groups/{group.slug}/inferences/export.csv").status_code == 200
+    assert client.get(f"/groups/{group.slug}/compare/").status_code == 200
+
+
+def test_a_user_without_a_role_gets_403(client, filled):
+    from tests.factories import UserFactory
+
+    group, _, _ = filled
+    client.force_login(UserFactory())
+    assert client.get(f"/groups/{group.slug}/inferences/").status_code == 403
+    assert client.get(f"/groups/{group.slug}/compare/").status_code == 403
+    assert client.get(f"/api/v1/groups/{group.slug}/inferences").status_code == 403
+
+
+def test_team_read_isolation_hides_another_teams_group(client, settings, other_team, filled):
+    from core import roles
+    from tests.factories import role_user
+
+    group, _, _ = filled
+    settings.HUB_TEAM_READ_ISOLATION = True
+    client.force_login(role_user(roles.VIEWER, team=other_team))
+    assert client.get(f"/groups/{group.slug}/inferences/").status_code == 404
+    assert client.get(f"/api/v1/groups/{group.slug}/inferences").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("score_min=NaN", "score_min"), ("score_max=inf", "score_max"), ("q=a%00b", "q"), ("version=nan", "version")],
+)
+def test_inferences_api_refuses_non_finite_numbers_and_nul_bytes(user_client, filled, query, field):
+    group, _, _ = filled
+    response = user_client.get(f"/api/v1/groups/{group.slug}/inferences?{query}")
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+
+
+def test_inferences_api_with_a_read_key(client, filled):
+    from tests.inference.serving_factories import api_key_create
+
+    group, _, rows = filled
+    other, _ = make_group(name="Other Group")
+    _, key = api_key_create(name="reader", groups=[group], scopes=("read",))
+    headers = {"Authorization": f"Bearer {key}"}
+    body = client.get(f"/api/v1/groups/{group.slug}/inferences?page_size=5", headers=headers).json()
+    assert len(body["results"]) == 5 and body["next"]
+    for slug in (other.slug, "no-such-group"):
+        response = client.get(f"/api/v1/groups/{slug}/inferences", headers=headers)
+        assert response.status_code == 403, slug
+        response = client.get(f"/api/v1/groups/{slug}/comparison", headers=headers)
+        assert response.status_code == 403, slug
+    _, predict_only = api_key_create(name="predictor", groups=[group], scopes=("predict",))
+    response = client.get(
+        f"/api/v1/groups/{group.slug}/inferences", headers={"Authorization": f"Bearer {predict_only}"}
+    )
+    assert response.status_code == 403

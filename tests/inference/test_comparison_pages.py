@@ -3,10 +3,10 @@
 import pytest
 from django.urls import reverse
 
-from groups.auth import api_key_create
 from groups.models import RoleChange
 from groups.services import group_promote
 from tests.inference.analytics_rows import fill_rows, make_group
+from tests.inference.serving_factories import api_key_create
 
 pytestmark = pytest.mark.django_db
 
@@ -29,8 +29,8 @@ def test_compare_page_shows_both_members_with_numbers_and_verdicts(user_client, 
     assert "vs champion" in html
     assert "Promote to Champion" in html
     assert "DeLong" in html and "Welch" in html and "z-test" in html
-    assert 'hx-trigger="every 10s [document.visibilityState === &#x27;visible&#x27;' in html or \
-        "every 10s [document.visibilityState === 'visible'" in html
+    # Polls every 10 s, skipped by hub/static/hub/ui.js while hidden or a <details> is open.
+    assert 'hx-trigger="every 10s" data-poll-when-visible data-poll-pause-while="details[open]"' in html
     assert 'data-chart="series-requests"' in html
 
 
@@ -120,10 +120,10 @@ def test_comparison_api_refuses_an_unknown_window(user_client, filled):
 def test_comparison_api_respects_api_key_scope(client, filled):
     group, _ = filled
     other, _ = make_group(name="Other Group")
-    _, scoped = api_key_create(name="reader", groups=[other])
+    _, scoped = api_key_create(name="reader", groups=[other], scopes=("read",))
     response = client.get(f"/api/v1/groups/{group.slug}/comparison", HTTP_AUTHORIZATION=f"Bearer {scoped}")
     assert response.status_code == 403
-    _, allowed = api_key_create(name="all", all_groups=True)
+    _, allowed = api_key_create(name="all", all_groups=True, scopes=("read",))
     response = client.get(f"/api/v1/groups/{group.slug}/comparison", HTTP_AUTHORIZATION=f"Bearer {allowed}")
     assert response.status_code == 200
     assert client.get(f"/api/v1/groups/{group.slug}/comparison").status_code in (401, 403)

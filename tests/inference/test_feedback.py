@@ -4,8 +4,13 @@ import uuid
 
 import pytest
 
-from groups.auth import api_key_create
-from tests.inference.serving_factories import credit_rows, log_rows, post, serving_group
+from tests.inference.serving_factories import (
+    api_key_create,
+    credit_rows,
+    log_rows,
+    post,
+    serving_group,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -7,16 +7,16 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from groups.auth import api_key_create, api_key_revoke
 from groups.models import Membership
 from groups.selectors import routing_cache_clear
-from groups.services import MemberSpec, group_create, group_promote, group_update
+from groups.services import MemberSpec, api_key_revoke, group_create, group_promote, group_update
 from inference import serving
 from registry.artifacts import artifact_load
 from registry.demo import CREDIT_FEATURES
 from registry.predictors import SklearnPredictor
 from registry.services import model_version_register
 from tests.inference.serving_factories import (
+    api_key_create,
     break_artifact,
     credit_rows,
     log_rows,

@@ -67,12 +67,18 @@ def fitted_estimator(kind: str = "logistic", rows: int = 400, seed: int = 0):
 
     frame = credit_dataset(rows=rows, seed=seed)
     X_train, X_test, y_train, y_test = train_test_split(
-        frame[CREDIT_FEATURES], frame[LABEL], test_size=0.25, random_state=seed, stratify=frame[LABEL]
+        frame[CREDIT_FEATURES],
+        frame[LABEL],
+        test_size=0.25,
+        random_state=seed,
+        stratify=frame[LABEL],
     )
     if kind == "tree":
         estimator = GradientBoostingClassifier(n_estimators=20, max_depth=2, random_state=seed)
     else:
-        estimator = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(max_iter=500))])
+        estimator = Pipeline(
+            [("scale", StandardScaler()), ("model", LogisticRegression(max_iter=500))]
+        )
     estimator.fit(X_train, y_train)
     return estimator, X_train, X_test, y_test
 

@@ -23,8 +23,13 @@ def _custom_version():
     estimator = make_pipeline(StandardScaler(), ClippedLogisticRegression()).fit(
         X_train, (X_train["age"] > 40).astype(int)
     )
-    return model_version_register(model=RegisteredModelFactory(), version="1.0", flavor=Flavor.SKLEARN,
-                                  metadata=metadata, artifact=artifact_dump(estimator))
+    return model_version_register(
+        model=RegisteredModelFactory(),
+        version="1.0",
+        flavor=Flavor.SKLEARN,
+        metadata=metadata,
+        artifact=artifact_dump(estimator),
+    )
 
 
 def test_admin_lists_and_searches_versions(staff_client):
@@ -51,7 +56,8 @@ def test_staff_trusts_a_type_on_the_review_page_and_the_version_loads(staff_clie
     page = staff_client.get(f"/admin/registry/modelversion/{version.pk}/trust/").content.decode()
     assert CUSTOM_TYPE in page
     response = staff_client.post(
-        f"/admin/registry/modelversion/{version.pk}/trust/", {"types": [CUSTOM_TYPE], "confirm": "on"}
+        f"/admin/registry/modelversion/{version.pk}/trust/",
+        {"types": [CUSTOM_TYPE], "confirm": "on"},
     )
     assert response.status_code == 302
     version.refresh_from_db()
@@ -71,8 +77,14 @@ def test_admin_adds_a_model_through_the_service(staff_client, staff_user):
 
     response = staff_client.post(
         "/admin/registry/registeredmodel/add/",
-        {"name": "Churn Risk", "task": "binary_classification", "description": "", "tags": '["retail"]',
-         "versions-TOTAL_FORMS": 0, "versions-INITIAL_FORMS": 0},
+        {
+            "name": "Churn Risk",
+            "task": "binary_classification",
+            "description": "",
+            "tags": '["retail"]',
+            "versions-TOTAL_FORMS": 0,
+            "versions-INITIAL_FORMS": 0,
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     model = RegisteredModel.objects.get(name="Churn Risk")

@@ -4,6 +4,7 @@ import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from core.errors import Forbidden
 from registry.artifacts import ArtifactError, artifact_dump, artifact_load
 from registry.demo import CREDIT_FEATURES
 from registry.models import Flavor, VersionStatus
@@ -44,8 +45,11 @@ def _custom_artifact() -> tuple[bytes, dict]:
 def _custom_version():
     artifact, metadata = _custom_artifact()
     return model_version_register(
-        model=RegisteredModelFactory(), version="1.0", flavor=Flavor.SKLEARN,
-        metadata=metadata, artifact=artifact,
+        model=RegisteredModelFactory(),
+        version="1.0",
+        flavor=Flavor.SKLEARN,
+        metadata=metadata,
+        artifact=artifact,
     )
 
 
@@ -82,9 +86,9 @@ def test_after_a_staff_user_trusts_the_type_it_loads(staff_user):
     assert isinstance(artifact_load(version).steps[-1][1], ClippedLogisticRegression)
 
 
-def test_a_non_staff_user_cannot_trust_types(user):
+def test_an_operator_cannot_trust_types(user):
     version = _custom_version()
-    with pytest.raises(RegistryValidationError):
+    with pytest.raises(Forbidden):
         model_version_trust_types(version=version, types=[CUSTOM_TYPE], actor=user)
     version.refresh_from_db()
     assert version.trusted_types == []
@@ -93,8 +97,14 @@ def test_a_non_staff_user_cannot_trust_types(user):
 def test_untrusted_artifact_cannot_be_registered_for_production():
     artifact, metadata = _custom_artifact()
     with pytest.raises(RegistryValidationError) as exc:
-        model_version_register(model=RegisteredModelFactory(), version="1.0", flavor=Flavor.SKLEARN,
-                               metadata=metadata, artifact=artifact, status=VersionStatus.PRODUCTION)
+        model_version_register(
+            model=RegisteredModelFactory(),
+            version="1.0",
+            flavor=Flavor.SKLEARN,
+            metadata=metadata,
+            artifact=artifact,
+            status=VersionStatus.PRODUCTION,
+        )
     assert CUSTOM_TYPE in " ".join(exc.value.errors["artifact"])
 
 
@@ -102,14 +112,23 @@ def test_features_declared_differently_from_the_estimator_are_refused():
     estimator, X_train, _, _ = fitted_estimator()
     metadata = {"features": [{"name": f} for f in reversed(CREDIT_FEATURES)], "metrics": {}}
     with pytest.raises(RegistryValidationError) as exc:
-        model_version_register(model=RegisteredModelFactory(), version="1.0", flavor=Flavor.SKLEARN,
-                               metadata=metadata, artifact=artifact_dump(estimator))
+        model_version_register(
+            model=RegisteredModelFactory(),
+            version="1.0",
+            flavor=Flavor.SKLEARN,
+            metadata=metadata,
+            artifact=artifact_dump(estimator),
+        )
     assert "same names, same order" in exc.value.errors["artifact"][0]
 
 
 def test_a_file_that_is_not_skops_is_refused():
     with pytest.raises(RegistryValidationError) as exc:
-        model_version_register(model=RegisteredModelFactory(), version="1.0", flavor=Flavor.SKLEARN,
-                               metadata={"features": [{"name": "a"}], "metrics": {}},
-                               artifact=b"\x80\x04not a zip")
-    assert "not a readable skops artifact" in exc.value.errors["artifact"][0]
+        model_version_register(
+            model=RegisteredModelFactory(),
+            version="1.0",
+            flavor=Flavor.SKLEARN,
+            metadata={"features": [{"name": "a"}], "metrics": {}},
+            artifact=b"\x80\x04not a zip",
+        )
+    assert "not a skops artifact" in exc.value.errors["artifact"][0]

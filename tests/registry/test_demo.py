@@ -29,7 +29,11 @@ def test_demo_seed_registers_two_versions_with_their_statuses(demo_versions):
     for version in demo_versions.values():
         assert validate_metadata(version.metadata) == []
         assert set(version.metadata["charts"]) == {
-            "roc_curve", "pr_curve", "confusion_matrix", "calibration", "feature_importance"
+            "roc_curve",
+            "pr_curve",
+            "confusion_matrix",
+            "calibration",
+            "feature_importance",
         }
         assert set(version.metadata["reference"]["features"]) == set(CREDIT_FEATURES)
 
@@ -49,7 +53,9 @@ def test_demo_metrics_equal_scikit_learn_on_the_hold_out(demo_versions):
         metrics = version.metadata["metrics"]
         assert metrics["accuracy"] == pytest.approx(skm.accuracy_score(y_test, predicted), abs=1e-6)
         assert metrics["auc_roc"] == pytest.approx(skm.roc_auc_score(y_test, scores), abs=1e-6)
-        assert metrics["precision"] == pytest.approx(skm.precision_score(y_test, predicted), abs=1e-6)
+        assert metrics["precision"] == pytest.approx(
+            skm.precision_score(y_test, predicted), abs=1e-6
+        )
         assert metrics["recall"] == pytest.approx(skm.recall_score(y_test, predicted), abs=1e-6)
         assert metrics["f1"] == pytest.approx(skm.f1_score(y_test, predicted), abs=1e-6)
         assert metrics["log_loss"] == pytest.approx(skm.log_loss(y_test, scores), abs=1e-6)

@@ -28,7 +28,8 @@ def test_model_json_with_model_performance_is_previewed_as_metrics_and_saved_on_
     preview.wait_for()
     moves = page.locator("table.import-moves")
     assert moves.locator("tr", has_text="model_performance.AUC").inner_text().split("\t")[:2] == [
-        "model_performance.AUC", "metrics.auc_roc",
+        "model_performance.AUC",
+        "metrics.auc_roc",
     ]
     assert '"auc_roc": 0.91' in page.locator("pre.import-document").inner_text()
     assert ModelVersion.objects.count() == 0

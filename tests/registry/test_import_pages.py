@@ -67,9 +67,11 @@ def test_an_htmx_preview_returns_only_the_preview_fragment(user_client):
 
 
 @pytest.mark.django_db
-def test_confirm_without_js_saves_and_lands_on_the_model_page_with_the_new_version_and_its_metrics(user_client):
+def test_confirm_without_js_saves_and_lands_on_the_model_page_with_the_new_version_and_its_metrics(
+    user_client,
+):
     preview = user_client.post(PAGE, {"files": [model_json()]})
-    token = preview.context["preview"]["token"]
+    token = preview.context["preview"].token
 
     response = user_client.post(CONFIRM, {"token": token}, follow=True)
 
@@ -83,7 +85,11 @@ def test_confirm_without_js_saves_and_lands_on_the_model_page_with_the_new_versi
 
 @pytest.mark.django_db
 def test_confirm_with_htmx_redirects_the_browser_to_the_model_page(user_client):
-    token = user_client.post(PAGE, {"document": json.dumps(renamed_document())}, **HTMX).context["preview"]["token"]
+    token = (
+        user_client.post(PAGE, {"document": json.dumps(renamed_document())}, **HTMX)
+        .context["preview"]
+        .token
+    )
 
     response = user_client.post(CONFIRM, {"token": token}, **HTMX)
 
@@ -93,7 +99,11 @@ def test_confirm_with_htmx_redirects_the_browser_to_the_model_page(user_client):
 
 @pytest.mark.django_db
 def test_confirming_twice_from_the_page_saves_once(user_client):
-    token = user_client.post(PAGE, {"document": json.dumps(renamed_document())}).context["preview"]["token"]
+    token = (
+        user_client.post(PAGE, {"document": json.dumps(renamed_document())})
+        .context["preview"]
+        .token
+    )
 
     user_client.post(CONFIRM, {"token": token})
     again = user_client.post(CONFIRM, {"token": token})
@@ -103,7 +113,9 @@ def test_confirming_twice_from_the_page_saves_once(user_client):
 
 
 @pytest.mark.django_db
-def test_the_llm_path_shows_the_provider_on_the_preview(user_client, fake_provider_server, make_provider):
+def test_the_llm_path_shows_the_provider_on_the_preview(
+    user_client, fake_provider_server, make_provider
+):
     provider = make_provider()
     fake_provider_server.structured_answers.append(llm_answer())
 
@@ -126,7 +138,11 @@ def test_a_document_that_cannot_be_mapped_lists_what_is_missing_and_offers_no_co
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("document", "message"),
-    [("not json", "The document is not valid JSON"), ("42", "this is a number"), ("", "Paste a JSON document")],
+    [
+        ("not json", "The document is not valid JSON"),
+        ("42", "this is a number"),
+        ("", "Paste a JSON document"),
+    ],
 )
 def test_garbage_shows_a_clear_error_and_saves_nothing(user_client, document, message):
     response = user_client.post(PAGE, {"document": document})
@@ -139,7 +155,9 @@ def test_garbage_shows_a_clear_error_and_saves_nothing(user_client, document, me
 
 @pytest.mark.django_db
 def test_ten_megabytes_of_nesting_uploaded_as_a_file_gets_a_clear_error(user_client):
-    nested = SimpleUploadedFile("deep.json", b"[" * (10 * 1024 * 1024), content_type="application/json")
+    nested = SimpleUploadedFile(
+        "deep.json", b"[" * (10 * 1024 * 1024), content_type="application/json"
+    )
 
     response = user_client.post(PAGE, {"files": [nested]})
 
@@ -151,7 +169,7 @@ def test_ten_megabytes_of_nesting_uploaded_as_a_file_gets_a_clear_error(user_cli
 def test_several_files_preview_and_confirm_as_a_batch(user_client):
     files = [model_json(valid_document(version="1.0")), model_json(valid_document(version="1.1"))]
 
-    token = user_client.post(PAGE, {"files": files}).context["preview"]["token"]
+    token = user_client.post(PAGE, {"files": files}).context["preview"].token
     response = user_client.post(CONFIRM, {"token": token})
 
     html = response.content.decode()

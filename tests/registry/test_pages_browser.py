@@ -31,7 +31,9 @@ def test_analytics_tab_renders_charts_and_compares_versions_in_the_browser(brows
     expect(page).to_have_url(re.compile(r"tab=analytics"))
     expect(page.locator("nav.tabs a[aria-current=page]")).to_have_text("Analytics")
     for chart in CHARTS:
-        expect(page.locator(f'canvas[data-chart="{chart}"]')).to_have_attribute("data-rendered", "true")
+        expect(page.locator(f'canvas[data-chart="{chart}"]')).to_have_attribute(
+            "data-rendered", "true"
+        )
     auc = versions["1.2"].metadata["metrics"]["auc_roc"]
     expect(page.locator(".kpis")).to_contain_text(f"{auc:.4f}")
     screenshot(page, "registry-analytics")
@@ -42,7 +44,9 @@ def test_analytics_tab_renders_charts_and_compares_versions_in_the_browser(brows
     expect(page.locator("#tab-panel")).to_contain_text("Validation metrics of v1.3")
     page.select_option("#analytics-compare", "1.2")
     expect(page.locator("#tab-panel")).to_contain_text("v1.3 and v1.2 side by side")
-    expect(page.locator('canvas[data-chart="chart-roc"]')).to_have_attribute("data-rendered", "true")
+    expect(page.locator('canvas[data-chart="chart-roc"]')).to_have_attribute(
+        "data-rendered", "true"
+    )
     page.locator("summary", has_text="Features and training-data reference").click()
     expect(page.locator("details[open]")).to_contain_text("debt_ratio")
     screenshot(page, "registry-analytics-compare")

@@ -60,10 +60,15 @@ def test_a_version_without_artifact_is_unavailable_with_a_human_message():
         predictor_for(version)
 
 
-def test_external_predictor_renders_the_prompt_and_parses_the_answer(fake_provider_server, make_provider):
+def test_external_predictor_renders_the_prompt_and_parses_the_answer(
+    fake_provider_server, make_provider
+):
     provider = make_provider()
     version = ModelVersionFactory(
-        flavor=Flavor.EXTERNAL, status=VersionStatus.DRAFT, provider=provider, provider_model="gpt-4o-mini",
+        flavor=Flavor.EXTERNAL,
+        status=VersionStatus.DRAFT,
+        provider=provider,
+        provider_model="gpt-4o-mini",
         prompt_template="Applicant earns {income}. Answer with JSON.",
         response_parser={"type": "json", "label": "label", "score": "score"},
         metadata={"features": [{"name": "income"}], "metrics": {}},
@@ -80,13 +85,16 @@ def test_prompt_render_substitutes_inputs_only():
     assert prompt_render("a={a} {{literal}} all={inputs}", {"a": 1}) == 'a=1 {literal} all={"a": 1}'
 
 
-@pytest.mark.parametrize(("answer", "parser", "expected"), [
-    ('{"label": "yes", "score": 0.9}', {}, ("yes", 0.9)),
-    ("Probability: 0.31", {"type": "number"}, (0, 0.31)),
-    ("Yes, they will.", {"type": "label", "labels": {"yes": 1, "no": 0}}, (1, None)),
-    ("risk=0.8", {"type": "regex", "pattern": r"risk=(?P<score>[0-9.]+)"}, (1, 0.8)),
-    ("positive", {}, ("positive", None)),
-])
+@pytest.mark.parametrize(
+    ("answer", "parser", "expected"),
+    [
+        ('{"label": "yes", "score": 0.9}', {}, ("yes", 0.9)),
+        ("Probability: 0.31", {"type": "number"}, (0, 0.31)),
+        ("Yes, they will.", {"type": "label", "labels": {"yes": 1, "no": 0}}, (1, None)),
+        ("risk=0.8", {"type": "regex", "pattern": r"risk=(?P<score>[0-9.]+)"}, (1, 0.8)),
+        ("positive", {}, ("positive", None)),
+    ],
+)
 def test_response_parse(answer, parser, expected):
     assert response_parse(answer, parser) == expected
 
@@ -96,8 +104,11 @@ def test_external_predictor_turns_a_provider_error_into_a_human_message(
 ):
     settings.PROVIDER_MAX_RETRIES = 0
     version = ModelVersionFactory(
-        flavor=Flavor.EXTERNAL, provider=make_provider(), provider_model="gpt-4o-mini",
-        prompt_template="Score {income}", metadata={"features": [{"name": "income"}], "metrics": {}},
+        flavor=Flavor.EXTERNAL,
+        provider=make_provider(),
+        provider_model="gpt-4o-mini",
+        prompt_template="Score {income}",
+        metadata={"features": [{"name": "income"}], "metrics": {}},
     )
     fake_provider_server.fail_next("/chat/completions", status=500)
     with pytest.raises(PredictorUnavailable) as exc:
@@ -118,7 +129,9 @@ def test_regression_predictor_returns_the_value_as_label_and_score():
     X = pd.DataFrame({"x1": np.arange(10.0), "x2": np.arange(10.0) ** 2})
     estimator = LinearRegression().fit(X, 3 * X["x1"] + 1)
     version = model_version_register(
-        model=RegisteredModelFactory(task="regression"), version="1.0", flavor=Flavor.SKLEARN,
+        model=RegisteredModelFactory(task="regression"),
+        version="1.0",
+        flavor=Flavor.SKLEARN,
         metadata={"features": [{"name": "x1"}, {"name": "x2"}], "metrics": {"rmse": 0.0}},
         artifact=artifact_dump(estimator),
     )
@@ -158,16 +171,25 @@ def test_a_pipeline_that_selects_columns_by_name_is_served_a_dataframe():
 
     _, X_train, X_test, _ = fitted_estimator()
     y_train = (X_train["debt_ratio"] > X_train["debt_ratio"].median()).astype(int)
-    estimator = Pipeline([
-        ("columns", ColumnTransformer([("scale", StandardScaler(), ["debt_ratio", "income"])])),
-        ("model", LogisticRegression()),
-    ]).fit(X_train, y_train)
+    estimator = Pipeline(
+        [
+            ("columns", ColumnTransformer([("scale", StandardScaler(), ["debt_ratio", "income"])])),
+            ("model", LogisticRegression()),
+        ]
+    ).fit(X_train, y_train)
     version = model_version_register(
-        model=RegisteredModelFactory(), version="1.0", flavor=Flavor.SKLEARN,
-        metadata={"features": [{"name": n, "type": "numeric"} for n in CREDIT_FEATURES], "metrics": {"auc": 0.5}},
+        model=RegisteredModelFactory(),
+        version="1.0",
+        flavor=Flavor.SKLEARN,
+        metadata={
+            "features": [{"name": n, "type": "numeric"} for n in CREDIT_FEATURES],
+            "metrics": {"auc": 0.5},
+        },
         artifact=artifact_dump(estimator),
     )
     predictor = predictor_for(version)
     predictions = predictor.predict(X_test.head(20).to_dict(orient="records"))
-    assert not predictor.serves_arrays  # without names the ColumnTransformer cannot pick its columns
+    assert (
+        not predictor.serves_arrays
+    )  # without names the ColumnTransformer cannot pick its columns
     assert [p.score for p in predictions] == list(estimator.predict_proba(X_test.head(20))[:, 1])

@@ -7,7 +7,13 @@ def test_schema_file_is_draft_2020_12_with_the_five_sections():
     for section in ("features", "metrics", "charts", "training", "reference"):
         assert section in METADATA_SCHEMA["properties"]
     charts = METADATA_SCHEMA["properties"]["charts"]["properties"]
-    assert set(charts) == {"roc_curve", "pr_curve", "confusion_matrix", "calibration", "feature_importance"}
+    assert set(charts) == {
+        "roc_curve",
+        "pr_curve",
+        "confusion_matrix",
+        "calibration",
+        "feature_importance",
+    }
     assert charts["roc_curve"]["properties"].keys() == {"fpr", "tpr", "thresholds"}
 
 

@@ -19,8 +19,12 @@ pytestmark = pytest.mark.django_db
 
 
 def test_registered_model_create_makes_a_slug_and_clean_tags(user):
-    model = registered_model_create(name="Churn Risk", task="binary_classification", owner=user,
-                                    tags=["Retail", "retail", " churn "])
+    model = registered_model_create(
+        name="Churn Risk",
+        task="binary_classification",
+        owner=user,
+        tags=["Retail", "retail", " churn "],
+    )
     assert model.slug == "churn-risk"
     assert model.tags == ["retail", "churn"]
 
@@ -45,22 +49,35 @@ def test_register_refuses_invalid_metadata_naming_the_field_and_saves_nothing():
 def test_register_refuses_a_duplicate_version_label():
     version = ModelVersionFactory(version="1.0")
     with pytest.raises(RegistryValidationError) as exc:
-        model_version_register(model=version.model, version="1.0", flavor=Flavor.SKLEARN,
-                               metadata=minimal_metadata())
+        model_version_register(
+            model=version.model, version="1.0", flavor=Flavor.SKLEARN, metadata=minimal_metadata()
+        )
     assert exc.value.errors["version"] == [f"{version.model.name} already has a version 1.0."]
 
 
 def test_register_refuses_a_serving_status_without_an_artifact():
     model = RegisteredModelFactory()
     with pytest.raises(RegistryValidationError) as exc:
-        model_version_register(model=model, version="1.0", flavor=Flavor.SKLEARN,
-                               metadata=minimal_metadata(), status=VersionStatus.PRODUCTION)
+        model_version_register(
+            model=model,
+            version="1.0",
+            flavor=Flavor.SKLEARN,
+            metadata=minimal_metadata(),
+            status=VersionStatus.PRODUCTION,
+        )
     assert "status" in exc.value.errors
 
 
-@pytest.mark.parametrize(("labels", "expected"), [
-    ([], "1.0"), (["1.2", "1.3"], "1.4"), (["1.9", "1.10"], "1.11"), (["2"], "3"), (["beta"], "1.0"),
-])
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ([], "1.0"),
+        (["1.2", "1.3"], "1.4"),
+        (["1.9", "1.10"], "1.11"),
+        (["2"], "3"),
+        (["beta"], "1.0"),
+    ],
+)
 def test_next_label_increments_the_highest_numeric_version(labels, expected):
     model = RegisteredModelFactory()
     for label in labels:
@@ -99,3 +116,19 @@ def test_a_retired_version_stays_retired(user):
     with pytest.raises(RegistryValidationError) as exc:
         model_version_transition(version=version, to_status=VersionStatus.PRODUCTION, actor=user)
     assert "stays retired" in exc.value.errors["status"][0]
+
+
+@pytest.mark.parametrize(
+    ("labels", "taken", "expected"),
+    [
+        ([], [], "1.0"),
+        (["1.3", "1.10", "beta"], [], "1.11"),
+        (["2"], [], "3"),
+        (["1.0"], ["1.1"], "1.2"),
+        ([], ["1.0", "1.1"], "1.2"),
+    ],
+)
+def test_the_next_version_label_is_one_function_for_uploads_and_imports(labels, taken, expected):
+    from registry.services import version_label_next
+
+    assert version_label_next(labels, taken=taken) == expected

@@ -167,8 +167,9 @@ def test_a_running_job_page_polls_and_draws_the_loss_chart(user_client):
     chart = json.loads(
         page.split(f'id="loss-chart-{job.pk}" type="application/json">')[1].split("</script>")[0]
     )
-    assert [d["label"] for d in chart["data"]["datasets"]] == ["Training loss", "Hold-out loss"]
-    assert len(chart["data"]["labels"]) == 3
+    assert chart["kind"] == "timeseries"
+    assert [d["label"] for d in chart["datasets"]] == ["Training loss", "Hold-out loss"]
+    assert len(chart["labels"]) == 3
     assert "<html" not in live and 'id="job-live"' in live and "Set-up" not in live
 
 

@@ -4,9 +4,12 @@ moves, queueing, and registering a new version under the next free label."""
 import logging
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import Errors, ServiceError
 from registry.models import ModelVersion, VersionSource, VersionStatus
 from registry.services import (
     RegistryValidationError,
@@ -23,12 +26,22 @@ EXTERNAL_PROGRESS = {"validating_files": 10, "queued": 20, "running": 30}
 REGISTER_ATTEMPTS = 3
 
 
-class TrainingValidationError(Exception):
-    """Bad input for a job; `errors` maps each field to its messages. Nothing was written."""
+class TrainingValidationError(ServiceError):
+    """Bad input for a job (400); `errors` maps each field to its messages. Nothing was written.
 
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        self.errors = errors
-        super().__init__(" ".join(m for msgs in errors.values() for m in msgs))
+    The message is the field messages alone: pages show it as is, without field names."""
+
+    def __init__(self, errors: Errors, *, status: int | None = None) -> None:
+        super().__init__(joined_messages(errors), errors, status=status)
+
+
+def joined_messages(errors: Errors) -> str:
+    return " ".join(m for msgs in errors.values() for m in msgs)
+
+
+def person(actor: Any) -> AbstractBaseUser | None:
+    """The user row behind an actor: None for an API key's principal (not a person)."""
+    return actor if isinstance(actor, get_user_model()) else None
 
 
 def enqueue(job: FineTuneJob) -> None:

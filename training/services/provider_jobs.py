@@ -48,6 +48,13 @@ def _external_progress(state: ExternalState) -> int:
     return EXTERNAL_PROGRESS.get(state.status, 10)
 
 
+EVENT_LEVELS = {
+    "warn": EventLevel.WARNING,
+    "warning": EventLevel.WARNING,
+    "error": EventLevel.ERROR,
+}
+
+
 def job_poll_external(*, job_id: int) -> FineTuneJob:
     """Mirror a provider job's status and events; register its model when it succeeds."""
     job = FineTuneJob.objects.select_related(
@@ -66,69 +73,74 @@ def job_poll_external(*, job_id: int) -> FineTuneJob:
         job.refresh_from_db()
         return job
     try:
-        with transaction.atomic():
-            locked = FineTuneJob.objects.select_for_update().get(pk=job_id)
-            if locked.status != JobStatus.RUNNING:
-                return locked
-            seen = set(locked.events.exclude(external_id="").values_list("external_id", flat=True))
-            for event in state.events:
-                if event.id in seen:
-                    continue
-                level = {
-                    "warn": EventLevel.WARNING,
-                    "warning": EventLevel.WARNING,
-                    "error": EventLevel.ERROR,
-                }.get(event.level, EventLevel.INFO)
-                JobEvent.objects.create(
-                    job=locked,
-                    created_at=_timestamp(event.created_at),
-                    level=level,
-                    stage=f"Provider: {state.status}",
-                    message=event.message,
-                    metrics=event.metrics,
-                    external_id=event.id,
-                )
-            now = timezone.now()
-            updates: dict[str, Any] = {
-                "external_status": state.status,
-                "stage": f"Provider: {state.status}",
-                "heartbeat_at": now,
-                "progress": max(locked.progress, _external_progress(state)),
-            }
-            if state.status == "succeeded":
-                version = _register_external(locked, state)
-                updates |= {
-                    "status": JobStatus.SUCCEEDED,
-                    "progress": 100,
-                    "stage": "Done",
-                    "result_version": version,
-                    "finished_at": now,
-                }
-                FineTuneJob.objects.filter(pk=job_id).update(**updates)
-                event_add(
-                    locked,
-                    f"Registered {version} (staging) for {state.fine_tuned_model}.",
-                    stage="Done",
-                    metrics={"version_id": version.pk},
-                )
-            elif state.status == "failed":
-                error = f"The provider failed the job: {state.error or 'no reason given'}"
-                updates |= {
-                    "status": JobStatus.FAILED,
-                    "error": error,
-                    "stage": "Failed",
-                    "finished_at": now,
-                }
-                FineTuneJob.objects.filter(pk=job_id).update(**updates)
-            elif state.status == "cancelled":
-                updates |= {"status": JobStatus.CANCELLED, "stage": "Cancelled", "finished_at": now}
-                FineTuneJob.objects.filter(pk=job_id).update(**updates)
-            else:
-                FineTuneJob.objects.filter(pk=job_id).update(**updates)
+        _state_record(job_id, state)
     except TrainingFailure as exc:
         job_fail(job_id=job_id, reason=str(exc))
     job.refresh_from_db()
     return job
+
+
+@transaction.atomic
+def _state_record(job_id: int, state: ExternalState) -> None:
+    locked = FineTuneJob.objects.select_for_update().get(pk=job_id)
+    if locked.status != JobStatus.RUNNING:
+        return
+    _events_mirror(locked, state)
+    now = timezone.now()
+    updates: dict[str, Any] = {
+        "external_status": state.status,
+        "stage": f"Provider: {state.status}",
+        "heartbeat_at": now,
+        "progress": max(locked.progress, _external_progress(state)),
+    }
+    if state.status == "succeeded":
+        version = _register_external(locked, state)
+        updates |= {
+            "status": JobStatus.SUCCEEDED,
+            "progress": 100,
+            "stage": "Done",
+            "result_version": version,
+            "finished_at": now,
+        }
+        FineTuneJob.objects.filter(pk=job_id).update(**updates)
+        event_add(
+            locked,
+            f"Registered {version} (staging) for {state.fine_tuned_model}.",
+            stage="Done",
+            metrics={"version_id": version.pk},
+        )
+        return
+    updates |= _end_updates(state, now)
+    FineTuneJob.objects.filter(pk=job_id).update(**updates)
+
+
+def _end_updates(state: ExternalState, now: datetime) -> dict[str, Any]:
+    if state.status == "failed":
+        return {
+            "status": JobStatus.FAILED,
+            "error": f"The provider failed the job: {state.error or 'no reason given'}",
+            "stage": "Failed",
+            "finished_at": now,
+        }
+    if state.status == "cancelled":
+        return {"status": JobStatus.CANCELLED, "stage": "Cancelled", "finished_at": now}
+    return {}
+
+
+def _events_mirror(job: FineTuneJob, state: ExternalState) -> None:
+    seen = set(job.events.exclude(external_id="").values_list("external_id", flat=True))
+    for event in state.events:
+        if event.id in seen:
+            continue
+        JobEvent.objects.create(
+            job=job,
+            created_at=_timestamp(event.created_at),
+            level=EVENT_LEVELS.get(event.level, EventLevel.INFO),
+            stage=f"Provider: {state.status}",
+            message=event.message,
+            metrics=event.metrics,
+            external_id=event.id,
+        )
 
 
 def _register_external(job: FineTuneJob, state: ExternalState) -> ModelVersion:

@@ -4,9 +4,13 @@ Pure: no Django. A value arrives as JSON (API), a string (form, command line) or
 missing (the default applies); what comes out is the complete, typed set the job runs with.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+# core.errors is plain Python too: this module stays free of Django.
+from core.errors import ServiceError
 
 EMPTY = (None, "")
 
@@ -37,10 +41,12 @@ class HyperParameter:
         return ", ".join(part for part in (low, high) if part)
 
 
-class HyperparameterError(ValueError):
+class HyperparameterError(ServiceError):
+    """Bad hyperparameters (400); `errors` maps each hyperparameter's name to its messages
+    (job_create files them under `hyperparameters.<name>`)."""
+
     def __init__(self, errors: dict[str, list[str]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()), errors)
 
 
 VALIDATION_SPLIT = HyperParameter(
@@ -186,38 +192,47 @@ OPENAI_SPECS: tuple[HyperParameter, ...] = (
 )
 
 
-def _coerce(spec: HyperParameter, raw: Any) -> Any:
-    if spec.kind is str:
-        if not isinstance(raw, str | int | float) or isinstance(raw, bool):
-            raise ValueError("must be text.")
-        value = str(raw).strip()
-        if spec.max_length is not None and len(value) > spec.max_length:
-            raise ValueError(f"must be at most {spec.max_length} characters.")
-        return value
+def _text(spec: HyperParameter, raw: Any) -> str:
+    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+        raise ValueError("must be text.")
+    value = str(raw).strip()
+    if spec.max_length is not None and len(value) > spec.max_length:
+        raise ValueError(f"must be at most {spec.max_length} characters.")
+    return value
+
+
+def _number(spec: HyperParameter, raw: Any) -> float:
+    kind = "a whole number" if spec.kind is int else "a number"
     if isinstance(raw, bool):
-        raise ValueError(f"must be {'a whole number' if spec.kind is int else 'a number'}.")
+        raise ValueError(f"must be {kind}.")
     try:
+        value = float(raw)
         if spec.kind is int:
-            as_float = float(raw)
-            if not as_float.is_integer():
+            if not value.is_integer():
                 raise ValueError
-            value: float = int(as_float)
-        else:
-            value = float(raw)
+            value = int(value)
     except (TypeError, ValueError, OverflowError):
-        kind = "a whole number" if spec.kind is int else "a number"
         raise ValueError(f"must be {kind}, got {raw!r}.") from None
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise ValueError("must be a finite number.")
-    if spec.minimum is not None:
-        if spec.exclusive_minimum and value <= spec.minimum:
-            raise ValueError(
-                f"must be greater than {spec.show(spec.minimum)}, got {spec.show(value)}."
-            )
-        if not spec.exclusive_minimum and value < spec.minimum:
-            raise ValueError(f"must be at least {spec.show(spec.minimum)}, got {spec.show(value)}.")
+    return value
+
+
+def _check_bounds(spec: HyperParameter, value: float) -> None:
+    low = spec.minimum
+    if low is not None and spec.exclusive_minimum and value <= low:
+        raise ValueError(f"must be greater than {spec.show(low)}, got {spec.show(value)}.")
+    if low is not None and not spec.exclusive_minimum and value < low:
+        raise ValueError(f"must be at least {spec.show(low)}, got {spec.show(value)}.")
     if spec.maximum is not None and value > spec.maximum:
         raise ValueError(f"must be at most {spec.show(spec.maximum)}, got {spec.show(value)}.")
+
+
+def _coerce(spec: HyperParameter, raw: Any) -> Any:
+    if spec.kind is str:
+        return _text(spec, raw)
+    value = _number(spec, raw)
+    _check_bounds(spec, value)
     return value
 
 

@@ -1,8 +1,9 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from groups.models import ModelGroup, Role
-from groups.services import GroupValidationError, group_promote
+from core.errors import ServiceError
+from groups.models import ModelGroup, PendingChange, Role
+from groups.services import group_promote
 from registry.models import ModelVersion
 
 
@@ -55,8 +56,14 @@ class Command(BaseCommand):
                 reason=reason,
                 former_champion_role=former_champion_role,
             )
-        except GroupValidationError as error:
-            raise CommandError(str(error)) from error
+        except ServiceError as error:
+            raise CommandError(error.message) from error
+        if isinstance(change, PendingChange):
+            self.stdout.write(
+                f"{target.name} requires approval: pending change {change.pk} waits until "
+                "another person approves it."
+            )
+            return
         self.stdout.write(
             self.style.SUCCESS(
                 f"{change.to_version} is now the champion of {target.name} with 100% of the traffic "

@@ -1,8 +1,9 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from groups.models import ModelGroup
-from groups.services import GroupValidationError, group_set_traffic
+from core.errors import ServiceError
+from groups.models import ModelGroup, PendingChange
+from groups.services import group_set_traffic
 
 
 def parse_weights(text: str) -> dict[int, int]:
@@ -47,8 +48,14 @@ class Command(BaseCommand):
             change = group_set_traffic(
                 group=target, weights=parse_weights(weights), actor=user, reason=reason
             )
-        except GroupValidationError as error:
-            raise CommandError(str(error)) from error
+        except ServiceError as error:
+            raise CommandError(error.message) from error
+        if isinstance(change, PendingChange):
+            self.stdout.write(
+                f"{target.name} requires approval: pending change {change.pk} waits until "
+                "another person approves it."
+            )
+            return
         split = ", ".join(
             f"{row['model_version']}={row['weight']}"
             for row in change.weights_after

@@ -48,6 +48,12 @@ class Command(BaseCommand):
             user_with_role_ensure(username=username, password=DEMO_PASSWORD, role=role, team=team)
         versions = demo_models_seed(owner=user)
         replayed = demo_traffic_seed(versions=versions, requests=requests, actor=user)
+        # Monitoring: references from the hold-out, a drift episode (incomes +60%, last two
+        # days), a week of daily snapshots and an income alert (monitoring/demo.py).
+        from inference.demo import DEMO_GROUP_NAME
+        from monitoring.demo import demo_monitoring_seed
+
+        demo_monitoring_seed(versions=versions, group_name=DEMO_GROUP_NAME, actor=user)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo ready: {len(versions)} Credit Scoring versions, {replayed} predictions replayed."

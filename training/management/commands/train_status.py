@@ -24,14 +24,14 @@ class Command(BaseCommand):
         self, *args, job: int | None = None, status: str | None = None, limit: int = 20, **options
     ) -> None:
         if job is None:
-            rows = selectors.jobs(status=status or "")[:limit]
+            rows = selectors.all_jobs(status=status or "")[:limit]
             if not rows:
                 self.stdout.write("No jobs. Start one with manage.py train_start.")
             for row in rows:
                 self.stdout.write(self._line(row))
             return
         try:
-            found = selectors.job_get(pk=job)
+            found = selectors.all_jobs().get(pk=job)
         except FineTuneJob.DoesNotExist:
             raise CommandError(f"No job {job}.") from None
         self.stdout.write(self._line(found))

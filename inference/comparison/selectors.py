@@ -1,0 +1,191 @@
+"""The champion and its challengers side by side, read from a group's inference table.
+
+Each member's numbers over a window (what SQL aggregates in inference/aggregates.py, from
+the hourly roll-ups and the raw log, plus the score-based metrics on its latest labelled
+rows), every challenger tested against the champion, and the time-series charts. Latency
+percentiles are within 1% of the exact value (inference/latency_sketch.py); every other
+number is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Model
+from django.utils import timezone
+
+from groups.models import Membership, ModelGroup, Role
+from groups.selectors import routing_generation
+from inference import aggregates
+from inference.aggregates import Scored, Totals
+from inference.comparison.numbers import MemberStats, member_metrics, paired_rows
+from inference.comparison.presentation import METHOD_NOTES, series_charts
+from inference.comparison.verdicts import challenger_judge
+from inference.tables import inference_log_model
+from inference.windows import DEFAULT_WINDOW, WINDOW_LABELS, window_start
+
+CACHE_SECONDS = 10  # the page's polling interval
+BUCKETS = {"24h": "hour", "7d": "day", "30d": "day", "all": "day"}
+_ROLE_ORDER = {Role.CHAMPION: 0, Role.CHALLENGER: 1, Role.SHADOW: 2}
+
+
+@dataclass
+class Comparison:
+    group: ModelGroup
+    window: str
+    since: datetime | None
+    now: datetime
+    members: list[MemberStats]
+    total_requests: int
+    paired: bool
+    series: dict[str, dict[str, Any]]
+
+    @property
+    def champion(self) -> MemberStats | None:
+        return next((m for m in self.members if m.is_champion), self.members[0] if self.members else None)
+
+    @property
+    def challengers(self) -> list[MemberStats]:
+        champion = self.champion
+        return [m for m in self.members if m is not champion]
+
+    @property
+    def window_label(self) -> str:
+        return WINDOW_LABELS[self.window]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group.slug,
+            "window": self.window,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.now.isoformat(),
+            "total_requests": self.total_requests,
+            "paired": self.paired,
+            "members": [m.as_dict() for m in self.members],
+            "method": METHOD_NOTES,
+        }
+
+
+def _memberships(group: ModelGroup, version_ids: Iterable[int] | None) -> list[Membership]:
+    members = sorted(
+        group.memberships.select_related("model_version__model"),
+        key=lambda m: (_ROLE_ORDER.get(m.role, 3), -m.weight, m.model_version_id),
+    )
+    if version_ids is None:
+        return members
+    wanted = set(version_ids) | {m.model_version_id for m in members if m.role == Role.CHAMPION}
+    return [m for m in members if m.model_version_id in wanted]
+
+
+def group_comparison(
+    *,
+    group: ModelGroup,
+    window: str = DEFAULT_WINDOW,
+    now: datetime | None = None,
+    version_ids: Iterable[int] | None = None,
+    with_series: bool = True,
+    use_cache: bool = True,
+) -> Comparison:
+    """Every member's numbers in the window, each challenger tested against the champion.
+
+    A live comparison (no `now` given) is kept CACHE_SECONDS in Django's cache: the page
+    polls every 10 s, and any number of viewers then cost one computation per interval.
+    The key carries the routing generation, which every role or weight change bumps, so
+    a promotion shows at once; new rows and feedback show within CACHE_SECONDS (the page
+    says when its numbers were computed).
+    """
+    window_start(window, timezone.now())  # refuse an unknown window before anything else
+    key = None
+    if use_cache and now is None and version_ids is None:
+        key = f"inference:comparison:{group.pk}:{window}:{int(with_series)}:{routing_generation()}"
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    with aggregates.analytics_reads():
+        result = _group_comparison(group, window, now, version_ids, with_series)
+    if key is not None:
+        cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def _member(
+    membership: Membership, model: type[Model], totals: dict[int, Totals], span: tuple, total_served: int,
+    *, with_times: bool, with_ids: bool,
+) -> MemberStats:
+    version = membership.model_version
+    member_total = totals.get(version.pk, Totals())
+    scored = (
+        aggregates.scored_rows(model, version.pk, *span, with_times=with_times, with_ids=with_ids)
+        if member_total.labelled
+        else Scored()
+    )
+    return MemberStats(
+        version_id=version.pk,
+        model_name=version.model.name,
+        version_label=version.version,
+        role=membership.role,
+        weight=membership.weight,
+        totals=member_total,
+        scored=scored,
+        metrics=member_metrics(member_total, scored, total_served),
+        traffic_share=member_total.served / total_served if total_served else None,
+    )
+
+
+def _group_comparison(
+    group: ModelGroup, window: str, now: datetime | None, version_ids: Iterable[int] | None, with_series: bool
+) -> Comparison:
+    from inference.serving import shadow_request_id  # the serving path's own rule
+
+    now = now or timezone.now()
+    since = window_start(window, now)
+    model = inference_log_model(group.table_name)
+    kind = BUCKETS[window]
+    totals, buckets = aggregates.member_totals(model, since, now, kind, group_id=group.pk)
+    total_served = sum(t.served for t in totals.values())
+    memberships = _memberships(group, version_ids)
+    # Shadow rows pair with the champion's by request id: fetch ids only when there are shadows.
+    with_ids = any(m.role == Role.SHADOW for m in memberships)
+    members = [
+        _member(m, model, totals, (since, now), total_served, with_times=with_series, with_ids=with_ids)
+        for m in memberships
+    ]
+    comparison = Comparison(
+        group=group,
+        window=window,
+        since=since,
+        now=now,
+        members=members,
+        total_requests=sum(t.requests for t in totals.values()),
+        paired=False,
+        series={},
+    )
+    champion = comparison.champion
+    for challenger in comparison.challengers:
+        pairs = paired_rows(champion, challenger, shadow_request_id)
+        challenger_judge(champion, challenger, pairs)
+        comparison.paired |= pairs is not None
+    if with_series and members:
+        comparison.series = series_charts(members, buckets, kind)
+    return comparison
+
+
+def version_live_metrics(
+    *, version_id: int, window: str = DEFAULT_WINDOW, groups: Iterable[ModelGroup] | None = None
+) -> list[tuple[ModelGroup, MemberStats]]:
+    """The version's live numbers in every group it serves in (for the model page);
+    `groups`: the groups to look in (those the viewer may see), all by default."""
+    if groups is None:
+        groups = ModelGroup.objects.all()
+    result = []
+    serving = groups.filter(memberships__model_version_id=version_id).exclude(table_name="").distinct()
+    for group in serving:
+        comparison = group_comparison(group=group, window=window, version_ids=[version_id], with_series=False)
+        member = next((m for m in comparison.members if m.version_id == version_id), None)
+        if member is not None:
+            result.append((group, member))
+    return result

@@ -5,6 +5,7 @@ from django.utils import timezone
 from groups.models import ModelGroup
 from hub.models import WorkerHeartbeat
 from inference.selectors import predictions_since
+from monitoring.alerts import open_alerts
 from providers.models import Provider
 from registry.models import RegisteredModel
 from training.models import FineTuneJob, JobStatus
@@ -36,6 +37,8 @@ def ops_summary() -> dict:
         "worker": worker,
         "worker_stale": worker is None or now - worker.seen_at > WORKER_STALE_AFTER,
         "providers": list(Provider.objects.order_by("name")),
+        # monitoring.Alert rows not resolved yet (monitoring/alerts.py).
+        "open_alerts": open_alerts().count(),
         "failed_jobs": FineTuneJob.objects.filter(
             status=JobStatus.FAILED, finished_at__gte=now - timedelta(hours=24)
         ).count(),

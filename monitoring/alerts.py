@@ -123,6 +123,7 @@ def _evidence(rule: AlertRule, recent: list[Snapshot]) -> dict:
     }
 
 
+@transaction.atomic
 def rule_check(rule: AlertRule, snapshot: Snapshot) -> Alert | None:
     """Open (or keep open) the rule's alert for the snapshot's member, or resolve it."""
     recent = _recent(rule, snapshot)

@@ -171,7 +171,7 @@ class GroupMonitoringRunApi(APIView):
     """Compute the current window's snapshots now (and check the alert rules)."""
 
     perms = {"POST": "monitoring.run_snapshot"}
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     class InputSerializer(serializers.Serializer):
         window = serializers.ChoiceField(choices=WINDOWS, default=Period.DAY)

@@ -39,7 +39,11 @@ class MetadataSchemaApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={200: dict}, summary="The model-metadata JSON Schema (draft 2020-12)")
+    @extend_schema(
+        responses={200: dict},
+        operation_id="metadata_schema_retrieve",
+        summary="The model-metadata JSON Schema (draft 2020-12)",
+    )
     def get(self, request: Request) -> Response:
         return Response(METADATA_SCHEMA, content_type="application/schema+json")
 
@@ -107,6 +111,7 @@ class ModelListCreateApi(GenericAPIView):
 
     @extend_schema(
         responses={200: ModelOutputSerializer(many=True)},
+        operation_id="models_list",
         summary="List registered models (search, filter by task, status, tag)",
     )
     def get(self, request: Request) -> Response:
@@ -119,6 +124,7 @@ class ModelListCreateApi(GenericAPIView):
     @extend_schema(
         request=InputSerializer,
         responses={201: ModelOutputSerializer},
+        operation_id="model_create",
         summary="Register a new model",
     )
     def post(self, request: Request) -> Response:
@@ -133,7 +139,9 @@ class ModelDetailApi(APIView):
     perms = {"GET": "registry.view_registeredmodel"}
 
     @extend_schema(
-        responses={200: ModelOutputSerializer}, summary="One registered model and its versions"
+        responses={200: ModelOutputSerializer},
+        operation_id="model_retrieve",
+        summary="One registered model and its versions",
     )
     def get(self, request: Request, slug: str) -> Response:
         model = model_get(request.user, slug)
@@ -197,7 +205,9 @@ class VersionDetailApi(APIView):
     perms = {"GET": "registry.view_modelversion"}
 
     @extend_schema(
-        responses={200: VersionDetailSerializer}, summary="One model version with its metadata"
+        responses={200: VersionDetailSerializer},
+        operation_id="version_retrieve",
+        summary="One model version with its metadata",
     )
     def get(self, request: Request, slug: str, version: str) -> Response:
         obj = version_get(request.user, slug, version)
@@ -216,6 +226,7 @@ class VersionStatusApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={200: VersionDetailSerializer},
+        operation_id="version_status_set",
         summary="Move a version to its next status",
     )
     def post(self, request: Request, slug: str, version: str) -> Response:
@@ -251,6 +262,7 @@ class VersionUploadApi(APIView):
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
         responses={201: VersionDetailSerializer},
+        operation_id="version_upload",
         summary="Upload a scikit-learn version of a model (saved as a draft)",
     )
     def post(self, request: Request, slug: str) -> Response:

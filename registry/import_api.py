@@ -149,6 +149,7 @@ class ModelImportApi(APIView):
             OpenApiParameter("team", str, description="When the JSON body is the document itself."),
         ],
         responses={200: OutputSerializer},
+        operation_id="model_import_preview",
         summary="Preview an import: map a document (JSON) or files (multipart) onto the metadata schema",
         description=(
             'Either a JSON envelope `{"document": ..., "model_name": ...}`, the document itself '
@@ -199,6 +200,7 @@ class ModelImportConfirmApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={201: OutputSerializer, 200: OutputSerializer},
+        operation_id="model_import_confirm",
         summary="Confirm an import preview: save its ready versions",
     )
     def post(self, request: Request) -> Response:

@@ -31,13 +31,26 @@ class RolloutDecisionInline(admin.TabularInline):
 
 @admin.register(Rollout)
 class RolloutAdmin(admin.ModelAdmin):
-    list_display = ("id", "group", "challenger", "champion", "state", "step_index", "started_at", "ended_at")
+    list_display = (
+        "id",
+        "group",
+        "challenger",
+        "champion",
+        "state",
+        "step_index",
+        "started_at",
+        "ended_at",
+    )
     list_filter = ("state", "metric", "goal")
     search_fields = ("group__name", "group__slug", "challenger__model__name", "challenger__version")
     inlines = [RolloutDecisionInline]
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("group", "challenger__model", "champion__model")
+        queryset = (
+            super()
+            .get_queryset(request)
+            .select_related("group", "challenger__model", "champion__model")
+        )
         return visible(request.user, queryset, team_field="group__team", group_field="group__slug")
 
     def get_readonly_fields(self, request, obj=None):

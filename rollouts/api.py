@@ -32,7 +32,9 @@ class RolloutStartInput(serializers.Serializer):
         help_text="The model version to roll out (added to the group as a challenger if needed).",
     )
     steps = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=100), required=False, allow_empty=False,
+        child=serializers.IntegerField(min_value=1, max_value=100),
+        required=False,
+        allow_empty=False,
         help_text="Challenger percentages, climbing (default [5, 25, 50, 100]).",
     )
     step_min_minutes = serializers.FloatField(min_value=0, required=False)
@@ -96,9 +98,13 @@ class RolloutDetailOutput(RolloutOutput):
 
 
 def _detail(rollout: Rollout) -> dict:
-    rollout = Rollout.objects.select_related(
-        "group", "champion__model", "challenger__model", "created_by", "created_by_key"
-    ).prefetch_related("decisions").get(pk=rollout.pk)
+    rollout = (
+        Rollout.objects.select_related(
+            "group", "champion__model", "challenger__model", "created_by", "created_by_key"
+        )
+        .prefetch_related("decisions")
+        .get(pk=rollout.pk)
+    )
     return RolloutDetailOutput(rollout).data
 
 
@@ -114,12 +120,18 @@ class RolloutListStartApi(APIView):
         page = paginator.paginate_queryset(group_rollouts(request.user, group), request, view=self)
         return paginator.get_paginated_response(RolloutOutput(page, many=True).data)
 
-    @extend_schema(operation_id="rollouts_start", request=RolloutStartInput, responses={201: RolloutDetailOutput})
+    @extend_schema(
+        operation_id="rollouts_start",
+        request=RolloutStartInput,
+        responses={201: RolloutDetailOutput},
+    )
     def post(self, request: Request, slug: str) -> Response:
         group = group_for(request.user, slug, START)
         data = dict(valid(RolloutStartInput(data=request.data)))
         challenger = data.pop("challenger")
-        rollout = services.rollout_start(group=group, challenger=challenger, actor=request.user, **data)
+        rollout = services.rollout_start(
+            group=group, challenger=challenger, actor=request.user, **data
+        )
         return Response(_detail(rollout), status=status.HTTP_201_CREATED)
 
 
@@ -150,7 +162,9 @@ class RolloutPauseApi(_RolloutActionApi):
 
     action_name = "pause"
 
-    @extend_schema(operation_id="rollouts_pause", request=ReasonInput, responses=RolloutDetailOutput)
+    @extend_schema(
+        operation_id="rollouts_pause", request=ReasonInput, responses=RolloutDetailOutput
+    )
     def post(self, request: Request, slug: str, pk: int) -> Response:
         return super().post(request, slug, pk)
 
@@ -158,7 +172,9 @@ class RolloutPauseApi(_RolloutActionApi):
 class RolloutResumeApi(_RolloutActionApi):
     action_name = "resume"
 
-    @extend_schema(operation_id="rollouts_resume", request=ReasonInput, responses=RolloutDetailOutput)
+    @extend_schema(
+        operation_id="rollouts_resume", request=ReasonInput, responses=RolloutDetailOutput
+    )
     def post(self, request: Request, slug: str, pk: int) -> Response:
         return super().post(request, slug, pk)
 
@@ -168,6 +184,8 @@ class RolloutAbortApi(_RolloutActionApi):
 
     action_name = "abort"
 
-    @extend_schema(operation_id="rollouts_abort", request=ReasonInput, responses=RolloutDetailOutput)
+    @extend_schema(
+        operation_id="rollouts_abort", request=ReasonInput, responses=RolloutDetailOutput
+    )
     def post(self, request: Request, slug: str, pk: int) -> Response:
         return super().post(request, slug, pk)

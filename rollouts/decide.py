@@ -160,8 +160,12 @@ def guardrail_breach(plan: Plan, snap: Snapshot, health: dict[str, Any]) -> str 
     checks = (
         ("error rate", health["error_rate"], limits.error_rate_max, "{:.1%}"),
         ("fallback rate", health["fallback_rate"], limits.fallback_rate_max, "{:.1%}"),
-        ("p99 latency ratio to the champion", health["p99_latency_ratio"],
-         limits.p99_latency_ratio_max, "{:.2f}"),
+        (
+            "p99 latency ratio to the champion",
+            health["p99_latency_ratio"],
+            limits.p99_latency_ratio_max,
+            "{:.2f}",
+        ),
     )
     for name, value, limit, fmt in checks:
         if value is not None and value > limit:
@@ -221,7 +225,9 @@ def _verdict(plan: Plan, quality: dict[str, Any]) -> str:
     return "undecided"
 
 
-def _rows_needed(plan: Plan, quality: QualityEvidence | None, evidence: dict[str, Any]) -> int | None:
+def _rows_needed(
+    plan: Plan, quality: QualityEvidence | None, evidence: dict[str, Any]
+) -> int | None:
     """More labelled rows the test needs to decide, at the current difference; None when
     no number would (no data, or a difference between -margin and the goal's threshold)."""
     if quality is None or not evidence["ready"]:
@@ -234,7 +240,11 @@ def _rows_needed(plan: Plan, quality: QualityEvidence | None, evidence: dict[str
     else:
         return None
     total = rows_to_exclude(
-        improvement, quality.variance, quality.labelled, alpha=plan.alpha, tau=plan.tau,
+        improvement,
+        quality.variance,
+        quality.labelled,
+        alpha=plan.alpha,
+        tau=plan.tau,
         threshold=threshold,
     )
     return None if total is None else max(0, total - quality.labelled)
@@ -315,8 +325,12 @@ def decide(plan: Plan, snap: Snapshot) -> Decision:
     needed = _rows_needed(plan, snap.quality, quality)
     evidence["rows_needed"] = needed
     if snap.minutes_in_step >= plan.step_max_minutes:
-        return Decision(INCONCLUSIVE, _inconclusive_reason(plan, where, missing, needed), evidence, needed)
-    return Decision(HOLD, f"Holding at {where}: waiting for {'; '.join(missing)}.", evidence, needed)
+        return Decision(
+            INCONCLUSIVE, _inconclusive_reason(plan, where, missing, needed), evidence, needed
+        )
+    return Decision(
+        HOLD, f"Holding at {where}: waiting for {'; '.join(missing)}.", evidence, needed
+    )
 
 
 def _inconclusive_reason(plan: Plan, where: str, missing: list[str], needed: int | None) -> str:

@@ -41,7 +41,9 @@ def _champion_rows(rollout: Rollout, rows: QuerySet) -> QuerySet:
 
 
 def _challenger_rows(rollout: Rollout, rows: QuerySet, role: str | None = None) -> QuerySet:
-    return rows.filter(model_version_id=rollout.challenger_id, role=role or _challenger_role(rollout))
+    return rows.filter(
+        model_version_id=rollout.challenger_id, role=role or _challenger_role(rollout)
+    )
 
 
 def _p99(rows: QuerySet) -> float | None:
@@ -56,7 +58,9 @@ def step_health(rollout: Rollout, since: datetime) -> tuple[ArmHealth, ArmHealth
     role = _challenger_role(rollout)
     mine = Q(model_version_id=rollout.challenger_id, role=role)
     counts = rows.aggregate(
-        champion=Count("id", filter=Q(model_version_id=rollout.champion_id, role=Role.CHAMPION, fallback=False)),
+        champion=Count(
+            "id", filter=Q(model_version_id=rollout.champion_id, role=Role.CHAMPION, fallback=False)
+        ),
         challenger=Count("id", filter=mine),
         challenger_errors=Count("id", filter=mine & ~Q(error="")),
         fallbacks=Count("id", filter=Q(fallback=True)),
@@ -64,7 +68,9 @@ def step_health(rollout: Rollout, since: datetime) -> tuple[ArmHealth, ArmHealth
     # A shadow's fallbacks are not rows (serving only logs its failures), and it takes no
     # share of the traffic.
     fallbacks = 0 if role == Role.SHADOW else counts["fallbacks"]
-    champion = ArmHealth(rows=counts["champion"], p99_latency_ms=_p99(_champion_rows(rollout, rows)))
+    champion = ArmHealth(
+        rows=counts["champion"], p99_latency_ms=_p99(_champion_rows(rollout, rows))
+    )
     challenger = ArmHealth(
         rows=counts["challenger"] + fallbacks,
         errors=counts["challenger_errors"] + fallbacks,
@@ -105,7 +111,11 @@ def paired_quality(rollout: Rollout) -> QualityEvidence:
         .values_list("request_id", *ROW_FIELDS)[:MAX_LABELLED_ROWS]
     }
     pairs = []
-    champion = _labelled(_champion_rows(rollout, rows)).order_by("-id").values_list("request_id", *ROW_FIELDS)
+    champion = (
+        _labelled(_champion_rows(rollout, rows))
+        .order_by("-id")
+        .values_list("request_id", *ROW_FIELDS)
+    )
     for request_id, prediction, score, outcome in champion[:MAX_LABELLED_ROWS]:
         shadow = shadows.get(shadow_request_id(request_id, rollout.challenger_id))
         if shadow is not None:

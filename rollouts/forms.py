@@ -20,7 +20,9 @@ class RolloutStartForm(forms.Form):
     steps = forms.CharField(initial="5, 25, 50, 100", help_text="Challenger percentages, climbing.")
     step_min_minutes = forms.FloatField(min_value=0, initial=DEFAULTS["step_min_minutes"])
     step_max_minutes = forms.FloatField(min_value=0, initial=DEFAULTS["step_max_minutes"])
-    min_labelled_per_step = forms.IntegerField(min_value=0, initial=DEFAULTS["min_labelled_per_step"])
+    min_labelled_per_step = forms.IntegerField(
+        min_value=0, initial=DEFAULTS["min_labelled_per_step"]
+    )
     metric = forms.ChoiceField(choices=Metric.choices, initial=DEFAULTS["metric"])
     goal = forms.ChoiceField(choices=Goal.choices, initial=DEFAULTS["goal"])
     margin = forms.FloatField(min_value=0, initial=DEFAULTS["margin"])
@@ -45,7 +47,9 @@ class RolloutStartForm(forms.Form):
         try:
             return [int(part) for part in self.cleaned_data["steps"].replace(",", " ").split()]
         except ValueError as error:
-            raise forms.ValidationError("Whole percentages separated by commas, e.g. 5, 25, 50, 100.") from error
+            raise forms.ValidationError(
+                "Whole percentages separated by commas, e.g. 5, 25, 50, 100."
+            ) from error
 
     def plan(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)

@@ -56,7 +56,9 @@ class DecisionAction(models.TextChoices):
 class Rollout(models.Model):
     """One challenger climbing a group's traffic steps (rollouts/services.py drives it)."""
 
-    group = models.ForeignKey("groups.ModelGroup", on_delete=models.CASCADE, related_name="rollouts")
+    group = models.ForeignKey(
+        "groups.ModelGroup", on_delete=models.CASCADE, related_name="rollouts"
+    )
     challenger = models.ForeignKey(
         "registry.ModelVersion", on_delete=models.PROTECT, related_name="rollouts"
     )
@@ -76,7 +78,9 @@ class Rollout(models.Model):
     shadow_first = models.BooleanField(default=False)
     final_approval = models.BooleanField(default=False)
 
-    state = models.CharField(max_length=20, choices=RolloutState.choices, default=RolloutState.RUNNING)
+    state = models.CharField(
+        max_length=20, choices=RolloutState.choices, default=RolloutState.RUNNING
+    )
     # -1 while the challenger runs as a shadow (shadow_first), then 0.. into `steps`.
     step_index = models.IntegerField(default=0)
     step_started_at = models.DateTimeField()

@@ -55,7 +55,9 @@ def _metric_errors(metric: str, task: str | None) -> list[str]:
     if task == Task.REGRESSION and metric not in REGRESSION_METRICS:
         return [f"A regression group is measured with {' or '.join(sorted(REGRESSION_METRICS))}."]
     if task not in (None, Task.REGRESSION) and metric in REGRESSION_METRICS:
-        return [f"A classification group is measured with {', '.join(sorted(CLASSIFICATION_METRICS))}."]
+        return [
+            f"A classification group is measured with {', '.join(sorted(CLASSIFICATION_METRICS))}."
+        ]
     if task not in (None, Task.BINARY) and metric in BINARY_ONLY:
         return [f"{metric} needs a binary group's scores; use accuracy."]
     return []
@@ -65,7 +67,11 @@ def _guardrail_errors(guardrails: dict[str, Any]) -> list[str]:
     unknown = sorted(set(guardrails) - set(GUARDRAIL_DEFAULTS))
     if unknown:
         return [f"Unknown guardrail {', '.join(unknown)}: use {', '.join(GUARDRAIL_DEFAULTS)}."]
-    bad = [k for k, v in guardrails.items() if isinstance(v, bool) or not isinstance(v, int | float) or v < 0]
+    bad = [
+        k
+        for k, v in guardrails.items()
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0
+    ]
     return [f"{k} must be a non-negative number." for k in bad]
 
 

@@ -13,6 +13,8 @@ from groups.selectors import group_for
 from rollouts.models import Rollout, RolloutDecision
 
 VIEW = "rollouts.view_rollout"
+# After these the challenger has 0% (a rollback or an abort sets it so).
+OFF_ACTIONS = {"rollback", "abort"}
 START = "rollouts.add_rollout"
 OPERATE = "rollouts.change_rollout"
 
@@ -40,7 +42,10 @@ def _minutes(rollout: Rollout, decision: RolloutDecision) -> float:
 
 def staircase_chart(rollout: Rollout, decisions: list[RolloutDecision]) -> dict[str, Any]:
     """The challenger's share over time: one point per decision (the staircase)."""
-    points = [{"x": _minutes(rollout, d), "y": d.weight} for d in decisions]
+    points = [
+        {"x": _minutes(rollout, d), "y": 0 if d.action in OFF_ACTIONS else d.weight}
+        for d in decisions
+    ]
     return {
         "kind": "timeseries",
         "title": "Challenger's traffic",

@@ -51,7 +51,10 @@ def mixture_half_width(variance: float, *, alpha: float, tau: float) -> float:
         return 0.0
     tau2 = tau * tau
     return math.sqrt(
-        variance * (variance + tau2) / tau2 * (math.log((variance + tau2) / variance) - 2 * math.log(alpha))
+        variance
+        * (variance + tau2)
+        / tau2
+        * (math.log((variance + tau2) / variance) - 2 * math.log(alpha))
     )
 
 

@@ -22,7 +22,13 @@ from django.utils import timezone
 from core.errors import Conflict, ServiceError
 from core.permissions import is_api_key
 from groups.models import Membership, ModelGroup, PendingAction, PendingChange, PendingStatus, Role
-from groups.services import MemberSpec, group_promote, group_set_traffic, group_update, membership_add
+from groups.services import (
+    MemberSpec,
+    group_promote,
+    group_set_traffic,
+    group_update,
+    membership_add,
+)
 from registry.models import ModelVersion
 from rollouts import decide as rules
 from rollouts.evidence import snapshot
@@ -45,7 +51,12 @@ def _label(version: ModelVersion) -> str:
 
 
 def _record(
-    rollout: Rollout, action: str, reason: str, *, now: datetime, evidence: dict | None = None,
+    rollout: Rollout,
+    action: str,
+    reason: str,
+    *,
+    now: datetime,
+    evidence: dict | None = None,
     actor: object = None,
 ) -> RolloutDecision:
     evidence = dict(evidence or {})
@@ -53,13 +64,22 @@ def _record(
         "members",
         {
             "champion": {"version_id": rollout.champion_id, "label": _label(rollout.champion)},
-            "challenger": {"version_id": rollout.challenger_id, "label": _label(rollout.challenger)},
+            "challenger": {
+                "version_id": rollout.challenger_id,
+                "label": _label(rollout.challenger),
+            },
         },
     )
     person = actor if getattr(actor, "pk", None) is not None and not is_api_key(actor) else None
     return RolloutDecision.objects.create(
-        rollout=rollout, at=now, action=action, step_index=rollout.step_index,
-        weight=rollout.current_weight, reason=reason, evidence=evidence, actor=person,
+        rollout=rollout,
+        at=now,
+        action=action,
+        step_index=rollout.step_index,
+        weight=rollout.current_weight,
+        reason=reason,
+        evidence=evidence,
+        actor=person,
     )
 
 
@@ -72,12 +92,16 @@ def _weights(rollout: Rollout, memberships: list[Membership], weight: int) -> di
     return weights
 
 
-def _set_split(rollout: Rollout, weight: int, *, actor: object, reason: str) -> PendingChange | None:
+def _set_split(
+    rollout: Rollout, weight: int, *, actor: object, reason: str
+) -> PendingChange | None:
     """Set the challenger's weight through the group service; the pending change, if the
     group requires approval for it."""
     memberships = list(rollout.group.memberships.all())
     result = group_set_traffic(
-        group=rollout.group, weights=_weights(rollout, memberships, weight), actor=actor,
+        group=rollout.group,
+        weights=_weights(rollout, memberships, weight),
+        actor=actor,
         reason=f"Rollout #{rollout.pk}: {reason}",
     )
     return result if isinstance(result, PendingChange) else None
@@ -89,37 +113,49 @@ def _set_role(rollout: Rollout, role: str, *, actor: object) -> None:
     if next(m for m in memberships if m.model_version_id == rollout.challenger_id).role == role:
         return
     members = [
-        MemberSpec(m.model_version, role if m.model_version_id == rollout.challenger_id else m.role,
-                   0 if m.model_version_id == rollout.challenger_id else m.weight)
+        MemberSpec(
+            m.model_version,
+            role if m.model_version_id == rollout.challenger_id else m.role,
+            0 if m.model_version_id == rollout.challenger_id else m.weight,
+        )
         for m in memberships
     ]
-    group_update(group=rollout.group, actor=actor, members=members,
-                 reason=f"Rollout #{rollout.pk}: the challenger runs as a {role}.")
+    group_update(
+        group=rollout.group,
+        actor=actor,
+        members=members,
+        reason=f"Rollout #{rollout.pk}: the challenger runs as a {role}.",
+    )
 
 
 def _champion(group: ModelGroup) -> Membership:
-    champion = group.memberships.filter(role=Role.CHAMPION).select_related("model_version__model").first()
+    champion = (
+        group.memberships.filter(role=Role.CHAMPION).select_related("model_version__model").first()
+    )
     if champion is None:
         raise RolloutError({"group": [f"{group.name} has no champion to compare against."]})
     return champion
 
 
-def _join(group: ModelGroup, challenger: ModelVersion, *, shadow_first: bool, actor: object) -> None:
+def _join(
+    group: ModelGroup, challenger: ModelVersion, *, shadow_first: bool, actor: object
+) -> None:
     if not group.memberships.filter(model_version=challenger).exists():
         role = Role.SHADOW if shadow_first else Role.CHALLENGER
-        membership_add(group=group, model_version=challenger, role=role, weight=0, actor=actor,
-                       reason="Joined for a gated rollout.")
+        membership_add(
+            group=group,
+            model_version=challenger,
+            role=role,
+            weight=0,
+            actor=actor,
+            reason="Joined for a gated rollout.",
+        )
 
 
-@transaction.atomic
-def rollout_start(
-    *, group: ModelGroup, challenger: ModelVersion, actor: object, now: datetime | None = None,
-    **plan: Any,
-) -> Rollout:
-    """Start a rollout of `challenger` (a member, or added as one) with the plan's values
-    (rollouts/plans.py has the defaults); the first step's split is set at once."""
-    now = now or timezone.now()
-    locked = ModelGroup.objects.select_for_update().get(pk=group.pk)
+def _startable(
+    locked: ModelGroup, challenger: ModelVersion, plan: dict[str, Any]
+) -> tuple[dict, Membership]:
+    """The plan's full values and the champion, or the error that refuses the start."""
     values = plan_for(plan)
     errors = plan_errors(values, task=locked.task)
     if errors:
@@ -127,48 +163,109 @@ def rollout_start(
     active = locked.rollouts.filter(state__in=ACTIVE_STATES).first()
     if active is not None:
         raise Conflict(
-            f"{locked.name} already has an active rollout (#{active.pk}, {active.get_state_display().lower()}).",
+            f"{locked.name} already has an active rollout (#{active.pk}, "
+            f"{active.get_state_display().lower()}).",
             {"group": ["One active rollout per group: finish or abort the current one first."]},
         )
     champion = _champion(locked)
     if champion.model_version_id == challenger.pk:
         raise RolloutError({"challenger": [f"{_label(challenger)} is already the champion."]})
-    _join(locked, challenger, shadow_first=values["shadow_first"], actor=actor)
+    return values, champion
+
+
+def _starter(actor: object) -> dict[str, Any]:
+    if is_api_key(actor):
+        return {"created_by": None, "created_by_key_id": actor.grant.id}
+    return {"created_by": actor if getattr(actor, "pk", None) is not None else None}
+
+
+def _create(
+    locked: ModelGroup,
+    challenger: ModelVersion,
+    champion: Membership,
+    values: dict,
+    *,
+    actor: object,
+    now: datetime,
+) -> Rollout:
     shadow = values["shadow_first"]
     try:
         with transaction.atomic():
-            rollout = Rollout.objects.create(
-                group=locked, challenger=challenger, champion=champion.model_version,
-                state=RolloutState.RUNNING, step_index=rules.SHADOW_STEP if shadow else 0,
-                step_started_at=now, traffic_started_at=None if shadow else now, started_at=now,
-                created_by=None if is_api_key(actor) or getattr(actor, "pk", None) is None else actor,
-                created_by_key_id=actor.grant.id if is_api_key(actor) else None,
+            return Rollout.objects.create(
+                group=locked,
+                challenger=challenger,
+                champion=champion.model_version,
+                state=RolloutState.RUNNING,
+                step_index=rules.SHADOW_STEP if shadow else 0,
+                step_started_at=now,
+                traffic_started_at=None if shadow else now,
+                started_at=now,
+                **_starter(actor),
                 **values,
             )
     except IntegrityError as error:
-        raise Conflict({"group": ["One active rollout per group: another one just started."]}) from error
-    _set_role(rollout, Role.SHADOW if shadow else Role.CHALLENGER, actor=actor)
-    if shadow:
-        _record(rollout, DecisionAction.START, f"Started: {_label(challenger)} runs as a shadow "
-                "(0% of answers, scored on the same requests) before its first step.", now=now, actor=actor)
+        raise Conflict(
+            {"group": ["One active rollout per group: another one just started."]}
+        ) from error
+
+
+@transaction.atomic
+def rollout_start(
+    *,
+    group: ModelGroup,
+    challenger: ModelVersion,
+    actor: object,
+    now: datetime | None = None,
+    **plan: Any,
+) -> Rollout:
+    """Start a rollout of `challenger` (a member, or added as one) with the plan's values
+    (rollouts/plans.py has the defaults); the first step's split is set at once."""
+    now = now or timezone.now()
+    locked = ModelGroup.objects.select_for_update().get(pk=group.pk)
+    values, champion = _startable(locked, challenger, plan)
+    _join(locked, challenger, shadow_first=values["shadow_first"], actor=actor)
+    rollout = _create(locked, challenger, champion, values, actor=actor, now=now)
+    if values["shadow_first"]:
+        _set_role(rollout, Role.SHADOW, actor=actor)
+        _record(
+            rollout,
+            DecisionAction.START,
+            f"Started: {_label(challenger)} runs as a shadow "
+            "(0% of answers, scored on the same requests) before its first step.",
+            now=now,
+            actor=actor,
+        )
         return rollout
-    pending = _set_split(rollout, rollout.current_weight, actor=actor, reason=f"first step, {rollout.current_weight}%")
-    _record(rollout, DecisionAction.START,
-            f"Started: {_label(challenger)} takes {rollout.current_weight}% of the traffic.", now=now, actor=actor)
+    _set_role(rollout, Role.CHALLENGER, actor=actor)
+    weight = rollout.current_weight
+    pending = _set_split(rollout, weight, actor=actor, reason=f"first step, {weight}%")
+    _record(
+        rollout,
+        DecisionAction.START,
+        f"Started: {_label(challenger)} takes {weight}% of the traffic.",
+        now=now,
+        actor=actor,
+    )
     if pending is not None:
         _await(rollout, pending, DecisionAction.ADVANCE, now=now, evidence={})
     return rollout
 
 
-def _await(rollout: Rollout, pending: PendingChange, action: str, *, now: datetime, evidence: dict) -> RolloutDecision:
+def _await(
+    rollout: Rollout, pending: PendingChange, action: str, *, now: datetime, evidence: dict
+) -> RolloutDecision:
     rollout.state, rollout.pending_change, rollout.pending_action = (
-        RolloutState.AWAITING_APPROVAL, pending, action,
+        RolloutState.AWAITING_APPROVAL,
+        pending,
+        action,
     )
     rollout.save(update_fields=["state", "pending_change", "pending_action"])
     return _record(
-        rollout, DecisionAction.AWAIT_APPROVAL,
+        rollout,
+        DecisionAction.AWAIT_APPROVAL,
         f"The {action} waits for an Approver: pending change #{pending.pk} of {rollout.group.name}.",
-        now=now, evidence=evidence,
+        now=now,
+        evidence=evidence,
     )
 
 
@@ -185,20 +282,32 @@ def _next_step(rollout: Rollout, now: datetime) -> None:
     rollout.step_index += 1
     rollout.step_started_at = now
     rollout.state, rollout.pending_change, rollout.pending_action = RolloutState.RUNNING, None, ""
-    rollout.save(update_fields=["step_index", "step_started_at", "traffic_started_at", "state",
-                                "pending_change", "pending_action"])
+    rollout.save(
+        update_fields=[
+            "step_index",
+            "step_started_at",
+            "traffic_started_at",
+            "state",
+            "pending_change",
+            "pending_action",
+        ]
+    )
 
 
 def _advance(rollout: Rollout, decision: rules.Decision, now: datetime) -> RolloutDecision:
     if rollout.step_index == rules.SHADOW_STEP:
         _set_role(rollout, Role.CHALLENGER, actor=None)
     weight = int(rollout.steps[rollout.step_index + 1])
-    pending = _set_split(rollout, weight, actor=None, reason=f"advance to {weight}%. {decision.reason}")
+    pending = _set_split(
+        rollout, weight, actor=None, reason=f"advance to {weight}%. {decision.reason}"
+    )
     if pending is not None:
         return _await(rollout, pending, DecisionAction.ADVANCE, now=now, evidence=decision.evidence)
-    record = _record(rollout, DecisionAction.ADVANCE, decision.reason, now=now, evidence=decision.evidence)
     _next_step(rollout, now)
-    return record
+    # Recorded at the new step: the staircase shows the weight from this moment on.
+    return _record(
+        rollout, DecisionAction.ADVANCE, decision.reason, now=now, evidence=decision.evidence
+    )
 
 
 def _promotion_request(rollout: Rollout, reason: str) -> PendingChange:
@@ -206,21 +315,35 @@ def _promotion_request(rollout: Rollout, reason: str) -> PendingChange:
     Approver decides it where every other approval is decided (never its author)."""
     payload = {"model_version": rollout.challenger_id, "former_champion_role": Role.CHALLENGER}
     return PendingChange.objects.create(
-        group=rollout.group, action=PendingAction.PROMOTE, payload=payload,
-        reason=f"Rollout #{rollout.pk}: {reason}", author=rollout.created_by,
+        group=rollout.group,
+        action=PendingAction.PROMOTE,
+        payload=payload,
+        reason=f"Rollout #{rollout.pk}: {reason}",
+        author=rollout.created_by,
         author_key_id=rollout.created_by_key_id,
     )
 
 
 def _promote(rollout: Rollout, decision: rules.Decision, now: datetime) -> RolloutDecision:
     if rollout.final_approval and not rollout.group.requires_approval:
-        return _await(rollout, _promotion_request(rollout, decision.reason), DecisionAction.PROMOTE,
-                      now=now, evidence=decision.evidence)
-    result = group_promote(group=rollout.group, model_version=rollout.challenger, actor=None,
-                           reason=f"Rollout #{rollout.pk}: {decision.reason}")
+        return _await(
+            rollout,
+            _promotion_request(rollout, decision.reason),
+            DecisionAction.PROMOTE,
+            now=now,
+            evidence=decision.evidence,
+        )
+    result = group_promote(
+        group=rollout.group,
+        model_version=rollout.challenger,
+        actor=None,
+        reason=f"Rollout #{rollout.pk}: {decision.reason}",
+    )
     if isinstance(result, PendingChange):
         return _await(rollout, result, DecisionAction.PROMOTE, now=now, evidence=decision.evidence)
-    record = _record(rollout, DecisionAction.PROMOTE, decision.reason, now=now, evidence=decision.evidence)
+    record = _record(
+        rollout, DecisionAction.PROMOTE, decision.reason, now=now, evidence=decision.evidence
+    )
     _end(rollout, RolloutState.PROMOTED, now)
     return record
 
@@ -230,14 +353,20 @@ def _rollback(rollout: Rollout, decision: rules.Decision, now: datetime) -> Roll
     if rollout.current_weight > 0:
         pending = _set_split(rollout, 0, actor=None, reason=f"rollback to 0%. {decision.reason}")
     if pending is not None:
-        return _await(rollout, pending, DecisionAction.ROLLBACK, now=now, evidence=decision.evidence)
-    record = _record(rollout, DecisionAction.ROLLBACK, decision.reason, now=now, evidence=decision.evidence)
+        return _await(
+            rollout, pending, DecisionAction.ROLLBACK, now=now, evidence=decision.evidence
+        )
+    record = _record(
+        rollout, DecisionAction.ROLLBACK, decision.reason, now=now, evidence=decision.evidence
+    )
     _end(rollout, RolloutState.ROLLED_BACK, now)
     return record
 
 
 def _inconclusive(rollout: Rollout, decision: rules.Decision, now: datetime) -> RolloutDecision:
-    record = _record(rollout, DecisionAction.INCONCLUSIVE, decision.reason, now=now, evidence=decision.evidence)
+    record = _record(
+        rollout, DecisionAction.INCONCLUSIVE, decision.reason, now=now, evidence=decision.evidence
+    )
     rollout.state = RolloutState.INCONCLUSIVE
     rollout.save(update_fields=["state"])
     _alert_open(rollout, decision)
@@ -246,11 +375,15 @@ def _inconclusive(rollout: Rollout, decision: rules.Decision, now: datetime) -> 
 
 def _hold(rollout: Rollout, decision: rules.Decision, now: datetime) -> RolloutDecision | None:
     last = rollout.decisions.order_by("-at", "-id").first()
-    if last is not None and last.action == DecisionAction.HOLD and (
-        (now - last.at).total_seconds() < HOLD_RECORD_MINUTES * 60
+    if (
+        last is not None
+        and last.action == DecisionAction.HOLD
+        and ((now - last.at).total_seconds() < HOLD_RECORD_MINUTES * 60)
     ):
         return None
-    return _record(rollout, DecisionAction.HOLD, decision.reason, now=now, evidence=decision.evidence)
+    return _record(
+        rollout, DecisionAction.HOLD, decision.reason, now=now, evidence=decision.evidence
+    )
 
 
 APPLY = {
@@ -284,8 +417,12 @@ def _alert_open(rollout: Rollout, decision: rules.Decision) -> None:
     if alerts is None:
         return  # the decision and the state record it; the page shows it
     alerts.alert_open(
-        group=rollout.group, title=f"Rollout #{rollout.pk} of {_label(rollout.challenger)} is inconclusive",
-        severity="warning", source=_alert_source(rollout), evidence=decision.evidence, member=rollout.challenger,
+        group=rollout.group,
+        title=f"Rollout #{rollout.pk} of {_label(rollout.challenger)} is inconclusive",
+        severity="warning",
+        source=_alert_source(rollout),
+        evidence=decision.evidence,
+        member=rollout.challenger,
     )
 
 
@@ -311,28 +448,37 @@ def _follow_approval(rollout: Rollout, now: datetime) -> RolloutDecision | None:
         return None
     action, number = rollout.pending_action, pending.pk
     if pending.status == PendingStatus.REJECTED:
-        record = _record(rollout, DecisionAction.ABORT,
-                         f"{pending.decided_by} rejected pending change #{number} (the {action}): the rollout "
-                         "stops here and the split stays as it is.", now=now)
+        record = _record(
+            rollout,
+            DecisionAction.ABORT,
+            f"{pending.decided_by} rejected pending change #{number} (the {action}): the rollout "
+            "stops here and the split stays as it is.",
+            now=now,
+        )
         _end(rollout, RolloutState.ABORTED, now)
         return record
     reason = f"{pending.decided_by} approved pending change #{number}: the {action} is applied."
-    record = _record(rollout, action, reason, now=now)
     if action == DecisionAction.ADVANCE:
         _next_step(rollout, now)
-    else:
-        _end(rollout, RolloutState.PROMOTED if action == DecisionAction.PROMOTE else RolloutState.ROLLED_BACK, now)
+        return _record(rollout, action, reason, now=now)
+    record = _record(rollout, action, reason, now=now)
+    ended = RolloutState.PROMOTED if action == DecisionAction.PROMOTE else RolloutState.ROLLED_BACK
+    _end(rollout, ended, now)
     return record
 
 
 @transaction.atomic
-def rollout_tick(*, rollout: Rollout, now: datetime | None = None) -> rules.Decision | RolloutDecision | None:
+def rollout_tick(
+    *, rollout: Rollout, now: datetime | None = None
+) -> rules.Decision | RolloutDecision | None:
     """Decide and act for one rollout (locked, so two ticks never act twice). Returns the
     decision function's answer (or the approval's record), None when there is nothing to do."""
     now = now or timezone.now()
     locked = (
         Rollout.objects.select_for_update(of=("self",))
-        .select_related("group", "champion__model", "challenger__model", "pending_change__decided_by")
+        .select_related(
+            "group", "champion__model", "challenger__model", "pending_change__decided_by"
+        )
         .get(pk=rollout.pk)
     )
     if locked.state == RolloutState.AWAITING_APPROVAL:
@@ -341,7 +487,9 @@ def rollout_tick(*, rollout: Rollout, now: datetime | None = None) -> rules.Deci
         return None
     changed = _outside_change(locked)
     if changed:
-        record = _record(locked, DecisionAction.ABORT, f"Stopped: {changed} The split is left as it is.", now=now)
+        record = _record(
+            locked, DecisionAction.ABORT, f"Stopped: {changed} The split is left as it is.", now=now
+        )
         _end(locked, RolloutState.ABORTED, now)
         return record
     decision = rules.decide(plan_for_rollout(locked), snapshot(locked, now))
@@ -351,9 +499,14 @@ def rollout_tick(*, rollout: Rollout, now: datetime | None = None) -> rules.Deci
 
 def plan_for_rollout(rollout: Rollout) -> rules.Plan:
     return rules.Plan(
-        steps=tuple(int(s) for s in rollout.steps), step_min_minutes=rollout.step_min_minutes,
-        step_max_minutes=rollout.step_max_minutes, min_labelled_per_step=rollout.min_labelled_per_step,
-        metric=rollout.metric, goal=rollout.goal, margin=rollout.margin, alpha=rollout.alpha,
+        steps=tuple(int(s) for s in rollout.steps),
+        step_min_minutes=rollout.step_min_minutes,
+        step_max_minutes=rollout.step_max_minutes,
+        min_labelled_per_step=rollout.min_labelled_per_step,
+        metric=rollout.metric,
+        goal=rollout.goal,
+        margin=rollout.margin,
+        alpha=rollout.alpha,
         guardrails=rules.Guardrails(**{**asdict(rules.Guardrails()), **rollout.guardrails}),
     )
 
@@ -387,37 +540,61 @@ def _by(actor: object) -> str:
 
 
 @transaction.atomic
-def rollout_pause(*, rollout: Rollout, actor: object, reason: str = "", now: datetime | None = None) -> Rollout:
+def rollout_pause(
+    *, rollout: Rollout, actor: object, reason: str = "", now: datetime | None = None
+) -> Rollout:
     """Stop deciding; the split stays as it is until resumed or aborted."""
     now = now or timezone.now()
     locked = _locked(rollout)
     if locked.state != RolloutState.RUNNING:
-        raise Conflict({"state": [f"Only a running rollout can be paused; this one is {locked.state}."]})
+        raise Conflict(
+            {"state": [f"Only a running rollout can be paused; this one is {locked.state}."]}
+        )
     locked.state = RolloutState.PAUSED
     locked.save(update_fields=["state"])
-    _record(locked, DecisionAction.PAUSE, f"Paused by {_by(actor)}. {reason}".strip(), now=now, actor=actor)
+    _record(
+        locked,
+        DecisionAction.PAUSE,
+        f"Paused by {_by(actor)}. {reason}".strip(),
+        now=now,
+        actor=actor,
+    )
     return locked
 
 
 @transaction.atomic
-def rollout_resume(*, rollout: Rollout, actor: object, reason: str = "", now: datetime | None = None) -> Rollout:
+def rollout_resume(
+    *, rollout: Rollout, actor: object, reason: str = "", now: datetime | None = None
+) -> Rollout:
     now = now or timezone.now()
     locked = _locked(rollout)
     if locked.state != RolloutState.PAUSED:
-        raise Conflict({"state": [f"Only a paused rollout can be resumed; this one is {locked.state}."]})
+        raise Conflict(
+            {"state": [f"Only a paused rollout can be resumed; this one is {locked.state}."]}
+        )
     locked.state = RolloutState.RUNNING
     locked.save(update_fields=["state"])
-    _record(locked, DecisionAction.RESUME, f"Resumed by {_by(actor)}. {reason}".strip(), now=now, actor=actor)
+    _record(
+        locked,
+        DecisionAction.RESUME,
+        f"Resumed by {_by(actor)}. {reason}".strip(),
+        now=now,
+        actor=actor,
+    )
     return locked
 
 
 @transaction.atomic
-def rollout_abort(*, rollout: Rollout, actor: object, reason: str = "", now: datetime | None = None) -> Rollout:
+def rollout_abort(
+    *, rollout: Rollout, actor: object, reason: str = "", now: datetime | None = None
+) -> Rollout:
     """Stop for good: the challenger goes back to 0% (still a member)."""
     now = now or timezone.now()
     locked = _locked(rollout)
     if not locked.is_active:
-        raise Conflict({"state": [f"The rollout has ended ({locked.state}): there is nothing to abort."]})
+        raise Conflict(
+            {"state": [f"The rollout has ended ({locked.state}): there is nothing to abort."]}
+        )
     words = f"Aborted by {_by(actor)}. {reason}".strip()
     member = locked.group.memberships.filter(model_version=locked.challenger).first()
     pending = None

@@ -15,7 +15,15 @@ from groups.selectors import group_for
 from rollouts import services
 from rollouts.forms import RolloutStartForm
 from rollouts.models import Rollout
-from rollouts.selectors import OPERATE, START, VIEW, bound_chart, group_rollouts, rollout_for, staircase_chart
+from rollouts.selectors import (
+    OPERATE,
+    START,
+    VIEW,
+    bound_chart,
+    group_rollouts,
+    rollout_for,
+    staircase_chart,
+)
 
 REFERENCE = (
     "Johari, Koomen, Pekelis, Walsh, “Always Valid Inference: Continuous Monitoring of "
@@ -66,7 +74,10 @@ def rollout_start_view(request: HttpRequest, slug: str) -> HttpResponse:
     if form.is_valid():
         try:
             rollout = services.rollout_start(
-                group=group, challenger=form.cleaned_data["challenger"], actor=request.user, **form.plan()
+                group=group,
+                challenger=form.cleaned_data["challenger"],
+                actor=request.user,
+                **form.plan(),
             )
         except ServiceError as error:
             for field, problems in error.errors.items():

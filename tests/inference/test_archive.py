@@ -73,3 +73,47 @@ def test_deleting_one_archive_from_its_page_drops_its_table(staff_client, archiv
     response = staff_client.post(url, {"post": "yes"})
     assert response.status_code == 302
     assert not tables.table_exists(archived.table_name)
+
+
+def _staff_with(role: str):
+    from tests.factories import role_user
+
+    return role_user(role, is_staff=True)
+
+
+def test_a_viewer_exports_an_archived_table_but_cannot_drop_it(client, archived):
+    from core import roles
+
+    client.force_login(_staff_with(roles.VIEWER))
+    export = reverse("admin:inference_archivedinferencetable_export", args=[archived.pk])
+    assert client.get(export).status_code == 200
+    delete = reverse("admin:inference_archivedinferencetable_delete", args=[archived.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert tables.table_exists(archived.table_name)
+
+
+def test_an_admin_drops_an_archived_table(client, archived):
+    from core import roles
+
+    client.force_login(_staff_with(roles.ADMIN))
+    delete = reverse("admin:inference_archivedinferencetable_delete", args=[archived.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 302
+    assert not tables.table_exists(archived.table_name)
+    assert not ArchivedInferenceTable.objects.filter(pk=archived.pk).exists()
+
+
+def test_a_staff_user_without_a_role_cannot_export(client, archived):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_staff=True))
+    export = reverse("admin:inference_archivedinferencetable_export", args=[archived.pk])
+    assert client.get(export).status_code == 403
+
+
+def test_the_archived_export_neutralises_formula_cells(staff_client, archived):
+    log = tables.inference_log_model(archived.table_name)
+    log.objects.filter(pk=log.objects.order_by("id").first().pk).update(routing_key="@SUM(1+1)")
+    url = reverse("admin:inference_archivedinferencetable_export", args=[archived.pk])
+    text = b"".join(staff_client.get(url).streaming_content).decode()
+    records = list(csv.DictReader(io.StringIO(text)))
+    assert records[0]["routing_key"] == "'@SUM(1+1)"

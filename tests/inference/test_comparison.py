@@ -104,7 +104,8 @@ def test_a_clearly_better_challenger_is_called_better(now):
 def test_time_series_sum_to_the_window_totals(filled, now):
     group, _, _ = filled
     result = comparison.group_comparison(group=group, window="30d", now=now)
-    requests = result.series["requests"]["data"]["datasets"]
+    assert result.series["requests"]["kind"] == "timeseries"  # the charts contract
+    requests = result.series["requests"]["datasets"]
     for dataset, member in zip(requests, result.members, strict=True):
         assert sum(v or 0 for v in dataset["data"]) == member.totals.requests
     assert set(result.series) == {"requests", "mean_score", "accuracy", "auc"}
@@ -183,7 +184,7 @@ def test_auc_series_per_day_equals_scikit_learn_on_that_days_rows(filled, now):
 
     group, versions, rows = filled
     result = comparison.group_comparison(group=group, window="30d", now=now)
-    chart = result.series["auc"]["data"]
+    chart = result.series["auc"]
     checked = 0
     for dataset, version in zip(chart["datasets"], versions, strict=True):
         for label, value in zip(chart["labels"], dataset["data"], strict=True):

@@ -167,3 +167,19 @@ def test_live_numbers_are_computed_once_per_polling_interval(filled):
     assert comparison.group_comparison(group=group, window="all").total_requests == first.total_requests
     fresh = comparison.group_comparison(group=group, window="all", use_cache=False)
     assert fresh.total_requests == first.total_requests + 10
+
+
+def test_the_promote_button_is_absent_for_a_viewer_and_present_for_an_operator(client, viewer, operator, filled):
+    group, _ = filled
+    url = f"/groups/{group.slug}/compare/"
+    client.force_login(viewer)
+    assert "data-promote=" not in client.get(url).content.decode()
+    client.force_login(operator)
+    assert "data-promote=" in client.get(url).content.decode()
+
+
+def test_the_comparison_charts_use_the_chart_component(user_client, filled):
+    group, _ = filled
+    html = user_client.get(f"/groups/{group.slug}/compare/?window=all").content.decode()
+    assert 'data-chart-kind="timeseries"' in html
+    assert "borderColor" not in html and "#2f5bea" not in html

@@ -106,7 +106,11 @@ def test_feedback_is_authenticated_and_scoped_like_predictions(client):
     setup = serving_group()
     body = {"request_id": str(uuid.uuid4()), "outcome": 1}
     assert post(client, setup.feedback_url, body, None).status_code == 401
-    _, other = api_key_create(name="elsewhere", groups=[])
+    other_group = serving_group(name="Other Scoring")
+    _, other = api_key_create(name="elsewhere", groups=[other_group.group])
     assert post(client, setup.feedback_url, body, other).status_code == 403
+    assert post(client, "/api/v1/groups/nope/feedback", body, other).status_code == 403  # before any 404
+    _, reader = api_key_create(name="reader", groups=[setup.group], scopes=("read",))
+    assert post(client, setup.feedback_url, body, reader).status_code == 403  # needs `predict`
     _, everything = api_key_create(name="everything", all_groups=True)
     assert post(client, "/api/v1/groups/nope/feedback", body, everything).status_code == 404

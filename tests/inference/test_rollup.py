@@ -296,17 +296,17 @@ def test_deleting_a_group_deletes_its_roll_ups(now):
     assert not RollupDirtyHour.objects.filter(group_id=group.pk).exists()
 
 
-def test_the_admin_delete_confirmation_does_not_list_roll_ups_and_deleting_removes_them(admin_client, now):
+def test_the_admin_delete_confirmation_does_not_list_roll_ups_and_deleting_removes_them(staff_client, now):
     group, versions = make_group(name="Long Lived")
     fill_rows(group, versions, n=200, now=now, span=timedelta(days=3))
     rollup_refresh(group=group, now=now)
     assert HourlyRollup.objects.filter(group=group).count() > 20
 
-    page = admin_client.get(reverse("admin:groups_modelgroup_delete", args=[group.pk]))
+    page = staff_client.get(reverse("admin:groups_modelgroup_delete", args=[group.pk]))
     assert page.status_code == 200
     assert "Hourly" not in page.content.decode()  # a year of hours would be 100,000 lines
 
-    response = admin_client.post(reverse("admin:groups_modelgroup_delete", args=[group.pk]), {"post": "yes"})
+    response = staff_client.post(reverse("admin:groups_modelgroup_delete", args=[group.pk]), {"post": "yes"})
     assert response.status_code == 302, response.content.decode()[:3000]
     assert not HourlyRollup.objects.filter(group_id=group.pk).exists()
     assert not HourlyLatency.objects.filter(group_id=group.pk).exists()

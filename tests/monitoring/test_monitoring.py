@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.test import Client
 from scipy import stats
 
 from core import roles
@@ -21,13 +22,7 @@ def _reference_url(version) -> str:
 
 
 def _upload(client, version, rows: int):
-    return client.put(_reference_url(version), {"file": csv_upload(rows)}, format="multipart") if False else (
-        client.generic(
-            "PUT",
-            _reference_url(version),
-            **_multipart({"file": csv_upload(rows)}),
-        )
-    )
+    return client.generic("PUT", _reference_url(version), **_multipart({"file": csv_upload(rows)}))
 
 
 def _multipart(data: dict) -> dict:
@@ -128,7 +123,9 @@ def test_viewer_reads_but_may_not_run_or_make_rules_and_other_team_operator_may_
     assert client.post(f"/api/v1/groups/{setup.group.slug}/monitoring/run").status_code == 403
 
 
-def test_default_rules_are_made_by_the_first_run_and_a_rule_opens_then_resolves_an_alert(user_client):
+def test_default_rules_are_made_by_the_first_run_and_a_rule_opens_then_resolves_an_alert(
+    user_client, django_capture_on_commit_callbacks
+):
     setup = serving_group()
     _upload(user_client, setup.champion, 800)
     send_traffic(user_client, setup, count=200)
@@ -139,26 +136,25 @@ def test_default_rules_are_made_by_the_first_run_and_a_rule_opens_then_resolves_
         content_type="application/json",
     )
     assert created.status_code == 201, created.content
-    user_client.post(f"/api/v1/groups/{setup.group.slug}/monitoring/run")
+    with django_capture_on_commit_callbacks(execute=True):
+        user_client.post(f"/api/v1/groups/{setup.group.slug}/monitoring/run")
     assert AlertRule.objects.filter(group=setup.group, metric="drift.share").exists()
     assert AlertRule.objects.filter(group=setup.group, metric="health.error_rate").exists()
 
     listed = user_client.get("/api/v1/monitoring/alerts/?open=true&group=" + setup.group.slug).json()
     assert listed["count"] == 1 and "Income drift" in listed["results"][0]["title"]
-    assert any("Income drift" in m.subject for m in mail.outbox)
+    assert any("Income drift" in m.subject and "opened" in m.subject for m in mail.outbox)
 
-    # Resolved by itself when the rule stops holding: a reference the traffic matches.
-    Reference.objects.all().delete()
-    user_client.post(f"/api/v1/groups/{setup.group.slug}/monitoring/run")
-    assert Alert.objects.get().status == AlertStatus.OPEN  # no reference: not measured, kept
-    rule = AlertRule.objects.get(metric="drift.feature:income")
-    rule.threshold = 2
-    rule.save()
-    user_client.post(f"/api/v1/groups/{setup.group.slug}/monitoring/run")
-    assert Snapshot.objects.filter(group=setup.group).exists()
+    # Resolved by itself once the rule stops holding.
+    AlertRule.objects.filter(metric="drift.feature:income").update(threshold=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        user_client.post(f"/api/v1/groups/{setup.group.slug}/monitoring/run")
+    alert = Alert.objects.get(source__startswith="rule:")
+    assert alert.status == AlertStatus.RESOLVED and alert.resolved_at is not None
+    assert any("resolved" in m.subject for m in mail.outbox)
 
 
-def test_alert_open_resolve_and_acknowledge_with_a_note(user_client, viewer, client):
+def test_alert_open_resolve_and_acknowledge_with_a_note(user_client, viewer):
     setup = serving_group()
     alert = alerts.alert_open(group=setup.group, title="Guardrail breached", severity="critical",
                               source="rollout:7", evidence={"p": 0.01}, member=setup.challenger)
@@ -166,6 +162,7 @@ def test_alert_open_resolve_and_acknowledge_with_a_note(user_client, viewer, cli
                               source="rollout:7", evidence={"p": 0.001}, member=setup.challenger)
     assert again.pk == alert.pk and again.evidence == {"p": 0.001}
 
+    client = Client()
     client.force_login(viewer)
     url = f"/api/v1/monitoring/alerts/{alert.pk}/acknowledge"
     assert client.post(url, {"note": "x"}, content_type="application/json").status_code == 403
@@ -198,7 +195,7 @@ def test_monitor_run_command_backfills_daily_windows(user_client, capsys):
     assert "no reference" in capsys.readouterr().out
 
 
-def test_monitoring_tab_shows_heatmap_methods_and_alerts_and_hides_buttons_from_viewers(user_client, client, viewer):
+def test_monitoring_tab_shows_heatmap_methods_and_alerts_and_hides_buttons_from_viewers(user_client, viewer):
     setup = serving_group()
     _upload(user_client, setup.champion, 800)
     send_traffic(user_client, setup, count=150)
@@ -210,6 +207,7 @@ def test_monitoring_tab_shows_heatmap_methods_and_alerts_and_hides_buttons_from_
     assert 'class="heatmap"' in html and "drift-yes" in html and "Kolmogorov-Smirnov" in html
     assert "Income drift" in html and "Run monitoring now" in html and "Acknowledge" in html
     assert "No reference yet for" in html  # the challenger has none: the empty state says what to do
+    client = Client()
     client.force_login(viewer)
     html = client.get(f"/groups/{setup.group.slug}/monitoring/").content.decode()
     assert "Income drift" in html and "Run monitoring now" not in html and ">Acknowledge<" not in html
@@ -222,3 +220,14 @@ def test_version_page_uploads_a_reference(user_client):
     response = user_client.post(url, {"file": csv_upload(100)})
     assert response.status_code == 302
     assert "debt_ratio" in user_client.get(url).content.decode()
+
+
+def test_open_alerts_show_on_the_dashboard_and_the_admin_index(user_client, staff_user):
+    setup = serving_group()
+    alerts.alert_open(group=setup.group, title="Income drift on 1.2", severity="warning", source="rule:x",
+                      evidence={})
+    assert "Income drift on 1.2" in user_client.get("/").content.decode()
+    staff_client = Client()
+    staff_client.force_login(staff_user)
+    html = staff_client.get("/admin/").content.decode()
+    assert "1 monitoring alert not resolved" in html

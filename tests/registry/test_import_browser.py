@@ -6,15 +6,26 @@ import pytest
 
 from registry.models import ModelVersion
 from tests.browser import log_in, screenshot
-from tests.factories import UserFactory
+from tests.factories import role_user
 from tests.registry.test_import import renamed_document
+
+
+def operator(**fields):
+    """An Operator of the default team (a transactional test starts without the roles the
+    data migration made, so they are synced first)."""
+    from django.contrib.auth.models import Group, Permission
+
+    from core import roles
+
+    roles.roles_sync(Group, Permission)
+    return role_user(roles.OPERATOR, **fields)
 
 
 @pytest.mark.browser
 def test_model_json_with_model_performance_is_previewed_as_metrics_and_saved_on_confirm(
     browser_page, transactional_db, tmp_path
 ):
-    user = UserFactory(username="ada")
+    user = operator(username="ada")
     model_json = tmp_path / "model.json"
     model_json.write_text(json.dumps(renamed_document()))
     page = browser_page
@@ -48,7 +59,7 @@ def test_model_json_with_model_performance_is_previewed_as_metrics_and_saved_on_
 
 @pytest.mark.browser
 def test_pasted_garbage_shows_a_clear_error_in_place(browser_page, transactional_db):
-    user = UserFactory(username="bob")
+    user = operator(username="bob")
     page = browser_page
     log_in(page, user.username, "correct-horse-battery")
 

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from registry.demo import demo_models_seed
 from tests.browser import log_in, screenshot
-from tests.factories import UserFactory
+from tests.registry.test_import_browser import operator
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CHARTS = ("chart-roc", "chart-pr", "chart-confusion", "chart-calibration", "chart-importance")
@@ -16,7 +16,7 @@ CHARTS = ("chart-roc", "chart-pr", "chart-confusion", "chart-calibration", "char
 
 def test_analytics_tab_renders_charts_and_compares_versions_in_the_browser(browser_page):
     page = browser_page
-    user = UserFactory()
+    user = operator()
     versions = demo_models_seed(owner=user)
     log_in(page, user.username, "correct-horse-battery")
 

@@ -4,8 +4,8 @@ predict-scoped API key, and helpers that send traffic and feedback through the A
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from django.test import Client
 
@@ -39,7 +39,9 @@ def rollout_group(*, name: str = "Credit Rollout", requires_approval: bool = Fal
         deletion_policy="drop",
         requires_approval=requires_approval,
     )
-    _, key = api_key_create(name=f"{name} workflow", team=default_team(), scopes=["predict"], groups=[group])
+    _, key = api_key_create(
+        name=f"{name} workflow", team=default_team(), scopes=["predict"], groups=[group]
+    )
     return RolloutSetup(group, champion, challenger, key)
 
 
@@ -50,7 +52,10 @@ def post_json(client: Client, url: str, body: dict, key: str | None = None):
 
 def credit_inputs(count: int, seed: int) -> list[dict]:
     frame = credit_dataset(rows=count, seed=seed)[CREDIT_FEATURES]
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in frame.to_dict("records")]
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in frame.to_dict("records")
+    ]
 
 
 # Given a predict answer, the true outcome to send back (None: no feedback).
@@ -68,15 +73,32 @@ def champion_right(answer: dict) -> int:
     return label if answer["role"] == "champion" else 1 - label
 
 
-def traffic(client: Client, setup: RolloutSetup, count: int, *, seed: int, truth: Truth | None) -> list[dict]:
+def traffic(
+    client: Client, setup: RolloutSetup, count: int, *, seed: int, truth: Truth | None
+) -> list[dict]:
     """`count` predictions through the predict API (one batch), then their feedback through
     the feedback API (one batch); returns the answers."""
     instances = [{"inputs": row, "explain": False} for row in credit_inputs(count, seed)]
-    response = post_json(client, f"/api/v1/groups/{setup.group.slug}/predict", {"instances": instances}, setup.key)
+    response = post_json(
+        client, f"/api/v1/groups/{setup.group.slug}/predict", {"instances": instances}, setup.key
+    )
     assert response.status_code == 200, response.content
     answers = response.json()["results"]
     if truth is not None:
         items = [{"request_id": a["request_id"], "outcome": truth(a)} for a in answers]
-        feedback = post_json(client, f"/api/v1/groups/{setup.group.slug}/feedback", {"items": items}, setup.key)
+        feedback = post_json(
+            client, f"/api/v1/groups/{setup.group.slug}/feedback", {"items": items}, setup.key
+        )
         assert feedback.status_code == 200, feedback.content
     return answers
+
+
+def tick(*args: str) -> str:
+    """`manage.py rollouts_tick [args]`; returns what it printed."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("rollouts_tick", *args, stdout=out)
+    return out.getvalue()

@@ -21,8 +21,14 @@ from rollouts.decide import (
 from rollouts.quality import ArmQuality, QualityEvidence
 
 PLAN = Plan(
-    steps=(5, 25, 50, 100), step_min_minutes=10, step_max_minutes=60, min_labelled_per_step=30,
-    metric="accuracy", goal="superior", margin=0.02, alpha=0.05,
+    steps=(5, 25, 50, 100),
+    step_min_minutes=10,
+    step_max_minutes=60,
+    min_labelled_per_step=30,
+    metric="accuracy",
+    goal="superior",
+    margin=0.02,
+    alpha=0.05,
 )
 
 
@@ -58,7 +64,9 @@ def simulate(p_champion: float, p_challenger: float, rng, plan: Plan = PLAN, per
         b[0] += rng.binomial(to_challenger, p_challenger)
         b[1] += to_challenger
         labelled_in_step += to_challenger
-        snap = Snapshot(step, minutes, labelled_in_step, ArmHealth(), ArmHealth(), _quality(tuple(a), tuple(b)))
+        snap = Snapshot(
+            step, minutes, labelled_in_step, ArmHealth(), ArmHealth(), _quality(tuple(a), tuple(b))
+        )
         decision = decide(plan, snap)
         actions.append(decision.action)
         if decision.action == ADVANCE:
@@ -100,7 +108,9 @@ def test_equal_models_under_goal_superior_are_promoted_at_most_alpha_of_the_time
 
 
 def test_no_labelled_rows_is_never_a_pass_and_ends_inconclusive():
-    empty = QualityEvidence("accuracy", False, ArmQuality(0, None, None), ArmQuality(0, None, None), None, None)
+    empty = QualityEvidence(
+        "accuracy", False, ArmQuality(0, None, None), ArmQuality(0, None, None), None, None
+    )
     held = decide(PLAN, Snapshot(0, 30, 0, ArmHealth(), ArmHealth(), empty))
     assert held.action == HOLD and "no data is never a pass" in held.reason
     ended = decide(PLAN, Snapshot(0, 61, 0, ArmHealth(), ArmHealth(), empty))
@@ -143,10 +153,14 @@ def test_srm_lets_an_ordinary_split_through():
 
 def test_challenger_errors_and_latency_breach_the_guardrails():
     plan = replace(PLAN, guardrails=Guardrails(min_rows=20))
-    failing = Snapshot(0, 5, 0, ArmHealth(rows=950), ArmHealth(rows=50, errors=5, fallbacks=5), None)
+    failing = Snapshot(
+        0, 5, 0, ArmHealth(rows=950), ArmHealth(rows=50, errors=5, fallbacks=5), None
+    )
     decision = decide(plan, failing)
     assert decision.action == ROLLBACK and "error rate is 10.0%" in decision.reason
-    slow = Snapshot(0, 5, 0, ArmHealth(rows=950, p99_latency_ms=10), ArmHealth(rows=50, p99_latency_ms=20), None)
+    slow = Snapshot(
+        0, 5, 0, ArmHealth(rows=950, p99_latency_ms=10), ArmHealth(rows=50, p99_latency_ms=20), None
+    )
     assert "p99 latency ratio to the champion is 2.00" in decide(plan, slow).reason
 
 
@@ -154,7 +168,9 @@ def test_loss_metrics_count_a_lower_value_as_better():
     plan = replace(PLAN, metric="log_loss", goal="non_inferior", margin=0.01)
     champion = ArmQuality(5000, 0.60, 0.6**2 / 5000)
     challenger = ArmQuality(5000, 0.40, 0.4**2 / 5000)
-    quality = QualityEvidence("log_loss", False, champion, challenger, -0.20, champion.variance + challenger.variance)
+    quality = QualityEvidence(
+        "log_loss", False, champion, challenger, -0.20, champion.variance + challenger.variance
+    )
     decision = decide(plan, Snapshot(0, 11, 500, ArmHealth(), ArmHealth(), quality))
     assert decision.action == ADVANCE
     assert decision.evidence["quality"]["improvement"] > 0

@@ -43,7 +43,9 @@ def test_interval_is_wider_than_the_fixed_horizon_one():
 
 def test_rows_to_exclude_is_the_smallest_count_whose_interval_excludes_the_threshold():
     per_row_variance, rows = 0.25, 100
-    needed = rows_to_exclude(0.05, per_row_variance / rows, rows, alpha=0.05, tau=0.02, threshold=0.0)
+    needed = rows_to_exclude(
+        0.05, per_row_variance / rows, rows, alpha=0.05, tau=0.02, threshold=0.0
+    )
     assert needed is not None and needed > rows
     assert mixture_half_width(per_row_variance / needed, alpha=0.05, tau=0.02) < 0.05
     assert mixture_half_width(per_row_variance / (needed - 1), alpha=0.05, tau=0.02) >= 0.05

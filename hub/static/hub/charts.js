@@ -126,9 +126,14 @@
   }
 
   function sizeFor(canvas, spec) {
-    // A horizontal bar chart grows with its categories so every label stays readable.
-    if (spec.orientation !== "horizontal" || !spec.labels || !canvas.parentElement) return;
-    canvas.parentElement.style.height = Math.max(260, 40 + 28 * spec.labels.length) + "px";
+    // The box's height: asked for with data-chart-height (pixels; no inline style under
+    // the CSP), or grown with a horizontal bar chart's categories so every label is readable.
+    var box = canvas.parentElement;
+    if (!box) return;
+    if (box.dataset.chartHeight) box.style.height = box.dataset.chartHeight + "px";
+    else if (spec && spec.orientation === "horizontal" && spec.labels) {
+      box.style.height = Math.max(260, 40 + 28 * spec.labels.length) + "px";
+    }
   }
 
   function draw(canvas) {
@@ -139,9 +144,8 @@
     var built = canvas.dataset.chartKind ? config(spec) : spec;
     if (!canvas.dataset.chartKind) {
       built.options = Object.assign({ responsive: true, maintainAspectRatio: false, animation: false }, built.options || {});
-    } else {
-      sizeFor(canvas, spec);
     }
+    sizeFor(canvas, canvas.dataset.chartKind ? spec : null);
     var existing = Chart.getChart(canvas);
     if (existing) {
       existing.data = built.data;

@@ -19,8 +19,10 @@ def _group(slug: str) -> ModelGroup:
 
 def _rollout(slug: str, pk: int | None) -> Rollout:
     rollouts = Rollout.objects.filter(group=_group(slug))
-    rollout = rollouts.filter(pk=pk).first() if pk else (
-        rollouts.filter(state__in=ACTIVE_STATES).first() or rollouts.first()
+    rollout = (
+        rollouts.filter(pk=pk).first()
+        if pk
+        else (rollouts.filter(state__in=ACTIVE_STATES).first() or rollouts.first())
     )
     if rollout is None:
         raise CommandError(f"No rollout in '{slug}'" + (f" with id {pk}." if pk else "."))
@@ -33,9 +35,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("action", choices=["start", "status", "pause", "resume", "abort"])
         parser.add_argument("group", help="The group's slug.")
-        parser.add_argument("--id", type=int, help="The rollout (default: the group's active or latest one).")
+        parser.add_argument(
+            "--id", type=int, help="The rollout (default: the group's active or latest one)."
+        )
         parser.add_argument("--challenger", type=int, help="start: the model version id.")
-        parser.add_argument("--plan", default="{}", help='start: JSON, e.g. \'{"steps": [5, 50, 100]}\'.')
+        parser.add_argument(
+            "--plan", default="{}", help="start: JSON, e.g. '{\"steps\": [5, 50, 100]}'."
+        )
         parser.add_argument("--user", help="Who acts (a username); default: the system.")
         parser.add_argument("--reason", default="")
 
@@ -58,7 +64,9 @@ class Command(BaseCommand):
         rollout = _rollout(slug, options["id"])
         if action == "status":
             return rollout
-        return getattr(services, f"rollout_{action}")(rollout=rollout, actor=actor, reason=options["reason"])
+        return getattr(services, f"rollout_{action}")(
+            rollout=rollout, actor=actor, reason=options["reason"]
+        )
 
     def _start(self, slug: str, options: dict, actor) -> Rollout:
         version = ModelVersion.objects.filter(pk=options["challenger"]).first()
@@ -77,4 +85,6 @@ class Command(BaseCommand):
             f"({rollout.current_weight}% to {rollout.challenger})"
         )
         for decision in rollout.decisions.all():
-            self.stdout.write(f"  {decision.at:%Y-%m-%d %H:%M:%S} {decision.action}: {decision.reason}")
+            self.stdout.write(
+                f"  {decision.at:%Y-%m-%d %H:%M:%S} {decision.action}: {decision.reason}"
+            )

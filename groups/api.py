@@ -109,6 +109,26 @@ def _group_body(request: Request, group: ModelGroup) -> dict:
     return GroupOutput(group, context={"request": request}).data
 
 
+def page_of(serializer: type[serializers.Serializer], name: str) -> serializers.Serializer:
+    """The schema of a page of `serializer` (core.api.Pagination's answer)."""
+    page = type(
+        name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer(many=True),
+        },
+    )
+    return page()
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="Page number (from 1)."),
+    OpenApiParameter("page_size", int, description="Results per page (at most 500)."),
+]
+
 GROUP_FILTERS = [
     OpenApiParameter("q", str, description="Name, slug or description contains."),
     OpenApiParameter("task", str, enum=Task.values, description="The groups' task."),
@@ -142,7 +162,9 @@ class GroupListCreateApi(APIView):
         members = GroupMemberInput(many=True, allow_empty=False)
 
     @extend_schema(
-        operation_id="groups_list", parameters=GROUP_FILTERS, responses=GroupOutput(many=True)
+        operation_id="groups_list",
+        parameters=GROUP_FILTERS + PAGE_PARAMETERS,
+        responses=page_of(GroupOutput, "GroupPage"),
     )
     def get(self, request: Request) -> Response:
         groups = GroupFilterSet(request.query_params, queryset=groups_with_members(request.user))
@@ -363,9 +385,10 @@ class PendingChangeListApi(APIView):
     @extend_schema(
         operation_id="groups_pending_changes_list",
         parameters=[
-            OpenApiParameter("status", str, enum=PendingStatus.values, description="Only these.")
+            OpenApiParameter("status", str, enum=PendingStatus.values, description="Only these."),
+            *PAGE_PARAMETERS,
         ],
-        responses=PendingChangeOutput(many=True),
+        responses=page_of(PendingChangeOutput, "PendingChangePage"),
     )
     def get(self, request: Request, slug: str) -> Response:
         group = group_for(request.user, slug, VIEW_PENDING)

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from groups.models import ModelGroup
+from groups.models import ModelGroup, PendingChange, PendingStatus
 from hub.models import WorkerHeartbeat
 from inference.selectors import predictions_since
 from monitoring.alerts import open_alerts
@@ -39,6 +39,7 @@ def ops_summary() -> dict:
         "providers": list(Provider.objects.order_by("name")),
         # monitoring.Alert rows not resolved yet (monitoring/alerts.py).
         "open_alerts": open_alerts().count(),
+        "pending_changes": PendingChange.objects.filter(status=PendingStatus.PENDING).count(),
         "failed_jobs": FineTuneJob.objects.filter(
             status=JobStatus.FAILED, finished_at__gte=now - timedelta(hours=24)
         ).count(),

@@ -47,7 +47,9 @@ def slug_in_scope(user: object, slug: str) -> None:
         raise PermissionDenied(f"This API key may not use the group '{slug}'.")
 
 
-def group_for(user: object, slug: str, perm: str = VIEW_PERM, *, with_table: bool = True) -> ModelGroup:
+def group_for(
+    user: object, slug: str, perm: str = VIEW_PERM, *, with_table: bool = True
+) -> ModelGroup:
     """The group `slug` if `user` may `perm` on it (groups.selectors.group_for: 403 off an
     API key's scope, 404 when it does not exist or is not visible, 403 without `perm`),
     and 404 when it has no inference table."""

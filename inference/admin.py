@@ -35,14 +35,20 @@ class ArchivedInferenceTableAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # archives are made by deleting a group, never by hand
 
-    def has_change_permission(self, request: HttpRequest, obj: ArchivedInferenceTable | None = None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: ArchivedInferenceTable | None = None
+    ) -> bool:
         return False
 
     # Viewing and exporting: every role reads them; dropping: Admins only (core/roles.py).
-    def has_view_permission(self, request: HttpRequest, obj: ArchivedInferenceTable | None = None) -> bool:
+    def has_view_permission(
+        self, request: HttpRequest, obj: ArchivedInferenceTable | None = None
+    ) -> bool:
         return request.user.has_perm(VIEW_ARCHIVED, obj)
 
-    def has_delete_permission(self, request: HttpRequest, obj: ArchivedInferenceTable | None = None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: ArchivedInferenceTable | None = None
+    ) -> bool:
         return request.user.has_perm(DELETE_ARCHIVED, obj)
 
     @admin.display(description="Export")
@@ -71,7 +77,11 @@ class ArchivedInferenceTableAdmin(admin.ModelAdmin):
         actions = super().get_actions(request)
         if "delete_selected" in actions:
             func, name, _ = actions["delete_selected"]
-            actions["delete_selected"] = (func, name, "Drop selected archived tables (their rows are deleted)")
+            actions["delete_selected"] = (
+                func,
+                name,
+                "Drop selected archived tables (their rows are deleted)",
+            )
         return actions
 
     # Deleting the record drops its table: Django's confirmation page asks first.
@@ -79,7 +89,9 @@ class ArchivedInferenceTableAdmin(admin.ModelAdmin):
         require(request.user, DELETE_ARCHIVED, obj)
         archived_table_drop(archived=obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ArchivedInferenceTable]) -> None:
+    def delete_queryset(
+        self, request: HttpRequest, queryset: QuerySet[ArchivedInferenceTable]
+    ) -> None:
         archives = list(queryset)
         for archived in archives:  # every one allowed before any is dropped
             require(request.user, DELETE_ARCHIVED, archived)
@@ -106,8 +118,10 @@ class RollupStateAdmin(admin.ModelAdmin):
             .annotate(n=Count("id"))
             .values("n")
         )
-        return super().get_queryset(request).annotate(
-            dirty=Coalesce(Subquery(dirty, output_field=IntegerField()), 0)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(dirty=Coalesce(Subquery(dirty, output_field=IntegerField()), 0))
         )
 
     @admin.display(description="Dirty hours", ordering="dirty")
@@ -130,7 +144,8 @@ class RollupStateAdmin(admin.ModelAdmin):
         return request.user.has_perm("inference.change_rollupstate")
 
     @admin.action(
-        description="Rebuild the roll-ups from the whole log (on the next beat)", permissions=["rebuild"]
+        description="Rebuild the roll-ups from the whole log (on the next beat)",
+        permissions=["rebuild"],
     )
     def rebuild(self, request: HttpRequest, queryset: QuerySet[RollupState]) -> None:
         states = list(queryset.select_related("group"))

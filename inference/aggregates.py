@@ -60,12 +60,17 @@ class EpochSeconds(Func):
     output_field = FloatField()
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8", **extra)
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8", **extra
+        )
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         # SQLite keeps aware datetimes as UTC text; julianday keeps the microseconds.
         return self.as_sql(
-            compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)", **extra
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",
+            **extra,
         )
 
 
@@ -153,13 +158,19 @@ def bucket_totals_query(model: type[Model], spans: Sequence[Span], kind: str) ->
     )
 
 
-def latency_counts_query(model: type[Model], spans: Sequence[Span], *, per_hour: bool = False) -> QuerySet:
+def latency_counts_query(
+    model: type[Model], spans: Sequence[Span], *, per_hour: bool = False
+) -> QuerySet:
     """(model version, [hour,] latency bucket, rows): the spans' latency histograms.
 
     A query of its own rather than one more key of the GROUP BY above: split by labels
     and buckets, the groups multiply tenfold, and each costs more to bring into Python
     than the second scan costs the database."""
-    rows = model.objects.filter(spans_filter(spans)).order_by().annotate(latency_bucket=latency_bucket())
+    rows = (
+        model.objects.filter(spans_filter(spans))
+        .order_by()
+        .annotate(latency_bucket=latency_bucket())
+    )
     keys = ["model_version_id", "latency_bucket"]
     if per_hour:
         rows = rows.annotate(bucket=Trunc("created_at", "hour", tzinfo=UTC))
@@ -237,7 +248,12 @@ def rollup_histograms_query(group_id: int, split: WindowSplit) -> QuerySet:
 
 
 def member_totals(
-    model: type[Model], since: datetime | None, until: datetime, kind: str, *, group_id: int | None = None
+    model: type[Model],
+    since: datetime | None,
+    until: datetime,
+    kind: str,
+    *,
+    group_id: int | None = None,
 ) -> tuple[dict[int, Totals], dict[tuple[int, datetime], dict[str, Any]]]:
     """(totals per model version, summed rows per (version, bucket) for the time series).
 
@@ -248,7 +264,9 @@ def member_totals(
         if group_id is not None
         else window_split(since, until, None, ())
     )
-    buckets: dict[tuple[int, datetime], dict[str, float]] = defaultdict(lambda: dict.fromkeys(_SUMMED, 0))
+    buckets: dict[tuple[int, datetime], dict[str, float]] = defaultdict(
+        lambda: dict.fromkeys(_SUMMED, 0)
+    )
     histograms: dict[int, latency_sketch.Histogram] = defaultdict(dict)
     if group_id is not None and split.rolled_to is not None:
         _add_rolled(buckets, histograms, group_id, split, kind)
@@ -264,7 +282,9 @@ def member_totals(
         total = sums[version_id]
         for key, value in bucket_total.items():
             total[key] += value
-    totals = {version_id: _totals(total, histograms[version_id]) for version_id, total in sums.items()}
+    totals = {
+        version_id: _totals(total, histograms[version_id]) for version_id, total in sums.items()
+    }
     return totals, dict(buckets)
 
 
@@ -305,21 +325,35 @@ def _totals(total: dict[str, float], histogram: latency_sketch.Histogram) -> Tot
     )
 
 
-def member_rows(model: type[Model], since: datetime | None, until: datetime, version_id: int) -> QuerySet:
+def member_rows(
+    model: type[Model], since: datetime | None, until: datetime, version_id: int
+) -> QuerySet:
     return window_rows(model, since, until).filter(model_version_id=version_id)
 
 
 def _outcome_label() -> Case:
     # 0/1 computed in SQL: decoding a JSON value per row in Python costs more than the query.
-    return Case(When(POSITIVE_OUTCOME, then=Value(1)), When(NEGATIVE_OUTCOME, then=Value(0)),
-                output_field=IntegerField())
+    return Case(
+        When(POSITIVE_OUTCOME, then=Value(1)),
+        When(NEGATIVE_OUTCOME, then=Value(0)),
+        output_field=IntegerField(),
+    )
 
 
 def scored_rows_query(
-    model: type[Model], version_id: int, since: datetime | None, until: datetime,
-    *, with_times: bool = True, with_ids: bool = False,
+    model: type[Model],
+    version_id: int,
+    since: datetime | None,
+    until: datetime,
+    *,
+    with_times: bool = True,
+    with_ids: bool = False,
 ) -> QuerySet:
-    columns = ["score", "label"] + (["epoch"] if with_times else []) + (["request_id"] if with_ids else [])
+    columns = (
+        ["score", "label"]
+        + (["epoch"] if with_times else [])
+        + (["request_id"] if with_ids else [])
+    )
     return (
         member_rows(model, since, until, version_id)
         .annotate(epoch=EpochSeconds("created_at"))
@@ -332,11 +366,19 @@ def scored_rows_query(
 
 
 def scored_rows(
-    model: type[Model], version_id: int, since: datetime | None, until: datetime, *,
-    cap: int = MAX_SCORED_ROWS, with_times: bool = True, with_ids: bool = False,
+    model: type[Model],
+    version_id: int,
+    since: datetime | None,
+    until: datetime,
+    *,
+    cap: int = MAX_SCORED_ROWS,
+    with_times: bool = True,
+    with_ids: bool = False,
 ) -> Scored:
     """The latest labelled (0/1 outcome) scored rows of a member, newest first, streamed."""
-    query = scored_rows_query(model, version_id, since, until, with_times=with_times, with_ids=with_ids)
+    query = scored_rows_query(
+        model, version_id, since, until, with_times=with_times, with_ids=with_ids
+    )
     # The ORM writes the SQL; the rows are read in chunks straight off the cursor, skipping
     # Django's per-value converters (float(), int()), which cost more than the query here.
     # Memory stays bounded by the cap.
@@ -348,7 +390,9 @@ def scored_rows(
         while chunk := cursor.fetchmany(5000):
             for row in chunk:
                 if count == cap:
-                    return Scored(scored.y, scored.scores, scored.times, scored.request_ids, truncated=True)
+                    return Scored(
+                        scored.y, scored.scores, scored.times, scored.request_ids, truncated=True
+                    )
                 count += 1
                 scored.scores.append(float(row[0]))
                 scored.y.append(int(row[1]))

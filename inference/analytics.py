@@ -91,14 +91,20 @@ def log_loss(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
     # costs ~36, not infinity.
     if not len(y_true):
         return None
-    return float(metrics.log_loss(np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float), labels=[0, 1]))
+    return float(
+        metrics.log_loss(
+            np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float), labels=[0, 1]
+        )
+    )
 
 
 def brier(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
     if not len(y_true):
         return None
     return float(
-        metrics.brier_score_loss(np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float), pos_label=1)
+        metrics.brier_score_loss(
+            np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float), pos_label=1
+        )
     )
 
 
@@ -129,7 +135,9 @@ def wilson_interval(successes: int, n: int, *, z: float = Z_95) -> Interval | No
     return Interval(low, high)
 
 
-def mean_interval(mean: float | None, variance: float | None, n: int, *, z: float = Z_95) -> Interval | None:
+def mean_interval(
+    mean: float | None, variance: float | None, n: int, *, z: float = Z_95
+) -> Interval | None:
     """Normal interval on a mean from its sample variance (n large enough on live traffic)."""
     if mean is None or n < 2 or variance is None:
         return None

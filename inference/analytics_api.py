@@ -2,7 +2,7 @@
 `read` scope on the group: `groups.view_modelgroup`)."""
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,7 +18,9 @@ class GroupComparisonApi(APIView):
     perms = {"GET": VIEW_PERM}
 
     class InputSerializer(serializers.Serializer):
-        window = serializers.ChoiceField(choices=list(comparison.WINDOWS), default=comparison.DEFAULT_WINDOW)
+        window = serializers.ChoiceField(
+            choices=list(comparison.WINDOWS), default=comparison.DEFAULT_WINDOW
+        )
 
     @extend_schema(
         operation_id="group_comparison",
@@ -29,7 +31,9 @@ class GroupComparisonApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         group = group_for(request.user, slug)
         params = valid(self.InputSerializer(data=request.query_params))
-        result = comparison.group_comparison(group=group, window=params["window"], with_series=False)
+        result = comparison.group_comparison(
+            group=group, window=params["window"], with_series=False
+        )
         return Response(result.as_dict())
 
 
@@ -51,10 +55,12 @@ class InferenceSerializer(serializers.Serializer):
     outcome_at = serializers.DateTimeField(allow_null=True)
 
 
-@extend_schema(
-    operation_id="group_inferences_list",
-    parameters=filter_parameters(InferenceFilterSet),
-    summary="Logged predictions, newest first, with filters; follow `next` until it is null",
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="group_inferences_list",
+        parameters=filter_parameters(InferenceFilterSet),
+        summary="Logged predictions, newest first, with filters; follow `next` until it is null",
+    )
 )
 class GroupInferencesApi(generics.ListAPIView):
     perms = {"GET": VIEW_PERM}

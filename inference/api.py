@@ -24,7 +24,9 @@ from inference.serving import PredictRequest, predict_batch
 
 class PredictOneSerializer(serializers.Serializer):
     # Checked feature by feature against the group's features by the service.
-    inputs = serializers.DictField(help_text="Feature name -> value, for every feature of the group.")
+    inputs = serializers.DictField(
+        help_text="Feature name -> value, for every feature of the group."
+    )
     routing_key = serializers.CharField(
         required=False, allow_blank=True, allow_null=True, max_length=200, default=""
     )
@@ -43,12 +45,20 @@ class PredictBatchSerializer(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         if "inputs" in self.initial_data:
             raise serializers.ValidationError(
-                {"inputs": ["Send either inputs (one prediction) or instances (a batch), not both."]}
+                {
+                    "inputs": [
+                        "Send either inputs (one prediction) or instances (a batch), not both."
+                    ]
+                }
             )
         limit = settings.HUB_PREDICT_BATCH_MAX
         if len(attrs["instances"]) > limit:
             raise serializers.ValidationError(
-                {"instances": [f"At most {limit} instances per request, not {len(attrs['instances'])}."]}
+                {
+                    "instances": [
+                        f"At most {limit} instances per request, not {len(attrs['instances'])}."
+                    ]
+                }
             )
         return attrs
 
@@ -78,7 +88,9 @@ class PredictionBatchSerializer(serializers.Serializer):
 
 def _either(name: str, one: type, many: type) -> PolymorphicProxySerializer:
     # No discriminator: the body's own fields tell the shapes apart (oneOf in the schema).
-    return PolymorphicProxySerializer(component_name=name, serializers=[one, many], resource_type_field_name=None)
+    return PolymorphicProxySerializer(
+        component_name=name, serializers=[one, many], resource_type_field_name=None
+    )
 
 
 def _is_batch(data: Any, field: str) -> bool:
@@ -91,7 +103,9 @@ class PredictApi(APIView):
     @extend_schema(
         operation_id="group_predict",
         request=_either("PredictRequest", PredictOneSerializer, PredictBatchSerializer),
-        responses={200: _either("PredictResponse", PredictionSerializer, PredictionBatchSerializer)},
+        responses={
+            200: _either("PredictResponse", PredictionSerializer, PredictionBatchSerializer)
+        },
         summary="Predict (and explain) through the group's champion/challenger routing",
         description=(
             "One instance: {inputs, routing_key?, request_id?, explain?}. A batch: "
@@ -152,7 +166,11 @@ class FeedbackBatchSerializer(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         if "request_id" in self.initial_data:
             raise serializers.ValidationError(
-                {"request_id": ["Send either request_id and outcome, or items (a batch), not both."]}
+                {
+                    "request_id": [
+                        "Send either request_id and outcome, or items (a batch), not both."
+                    ]
+                }
             )
         limit = settings.HUB_PREDICT_BATCH_MAX
         if len(attrs["items"]) > limit:
@@ -178,7 +196,11 @@ class FeedbackApi(APIView):
     @extend_schema(
         operation_id="group_feedback",
         request=_either("FeedbackRequest", FeedbackOneSerializer, FeedbackBatchSerializer),
-        responses={200: _either("FeedbackResponse", FeedbackResultSerializer, FeedbackBatchResultSerializer)},
+        responses={
+            200: _either(
+                "FeedbackResponse", FeedbackResultSerializer, FeedbackBatchResultSerializer
+            )
+        },
         summary="Record the true outcome of logged predictions",
         description=(
             "One: {request_id, outcome} (404 when the group never logged that request_id). "
@@ -189,7 +211,10 @@ class FeedbackApi(APIView):
         group = group_for(request.user, slug, PREDICT_PERM)
         if _is_batch(request.data, "items"):
             data = valid(FeedbackBatchSerializer(data=request.data))
-            items = [FeedbackItem(request_id=i["request_id"], outcome=i["outcome"]) for i in data["items"]]
+            items = [
+                FeedbackItem(request_id=i["request_id"], outcome=i["outcome"])
+                for i in data["items"]
+            ]
             results = feedback_record(group=group, items=items, prefix="items")
             return Response(
                 {

@@ -41,14 +41,18 @@ class InferenceCursorPagination(LogCursorPagination):
         try:
             return super().decode_cursor(request)
         except NotFound as exc:
-            raise ServiceError({"cursor": ["Invalid cursor: start again from the first page."]}) from exc
+            raise ServiceError(
+                {"cursor": ["Invalid cursor: start again from the first page."]}
+            ) from exc
 
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param, "")
         if not raw:
             return self.page_size
         if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
-            raise ServiceError({self.page_size_query_param: [f"A number from 1 to {self.max_page_size}."]})
+            raise ServiceError(
+                {self.page_size_query_param: [f"A number from 1 to {self.max_page_size}."]}
+            )
         return int(raw)
 
 
@@ -65,7 +69,9 @@ def inference_rows(group: ModelGroup) -> QuerySet:
 
 def filtered_rows(group: ModelGroup, params: Any) -> QuerySet:
     """The group's log filtered by `params` (a QueryDict), or a 400 naming each bad one."""
-    filterset = InferenceFilterSet(params, queryset=inference_rows(group), features=list(group.features or []))
+    filterset = InferenceFilterSet(
+        params, queryset=inference_rows(group), features=list(group.features or [])
+    )
     return filterset.filtered()
 
 
@@ -110,7 +116,12 @@ def waterfall(row: Model, *, limit: int = 12) -> dict[str, Any] | None:
         running += push
         steps.append({"feature": name, "value": inputs.get(name), "push": push, "after": running})
     units = _units(running, row.score)
-    return {"output": running, "units": units, "steps": steps, "chart": _waterfall_chart(row, steps, units)}
+    return {
+        "output": running,
+        "units": units,
+        "steps": steps,
+        "chart": _waterfall_chart(row, steps, units),
+    }
 
 
 def _step_label(step: dict[str, Any], inputs: dict[str, Any]) -> str:
@@ -147,8 +158,6 @@ def _waterfall_chart(row: Model, steps: list[dict[str, Any]], units: str) -> dic
     }
 
 
-
-
 def _units(output: float, score: float | None) -> str:
     """The row does not record the explainer's units; the score tells them apart."""
     if score is not None:
@@ -160,8 +169,18 @@ def _units(output: float, score: float | None) -> str:
 
 
 CSV_FIXED = [
-    "created_at", "request_id", "model_version_id", "role", "routing_key", "prediction", "score",
-    "outcome", "outcome_at", "latency_ms", "fallback", "error",
+    "created_at",
+    "request_id",
+    "model_version_id",
+    "role",
+    "routing_key",
+    "prediction",
+    "score",
+    "outcome",
+    "outcome_at",
+    "latency_ms",
+    "fallback",
+    "error",
 ]
 
 
@@ -182,4 +201,3 @@ def csv_lines(*, group: ModelGroup, rows: QuerySet, chunk_size: int = 2000) -> I
 
 def csv_filename(group: ModelGroup, now: datetime | None = None) -> str:
     return f"{group.slug}-inferences-{(now or timezone.now()):%Y%m%d-%H%M%S}.csv"
-

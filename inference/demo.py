@@ -64,7 +64,10 @@ def demo_times(count: int, *, now: datetime, rng: np.random.Generator) -> list[d
     weight = (0.25 + np.exp(-((hour_of_day - 13) ** 2) / 18.0)) * np.where(weekday, 1.0, 0.45)
     chosen = rng.choice(hours, size=count, p=weight / weight.sum())
     offsets = rng.uniform(0, 3600, size=count)
-    times = sorted(start + timedelta(hours=int(h), seconds=float(s)) for h, s in zip(chosen, offsets, strict=True))
+    times = sorted(
+        start + timedelta(hours=int(h), seconds=float(s))
+        for h, s in zip(chosen, offsets, strict=True)
+    )
     # Never in the future, even for the last hour's bucket.
     return [min(t, now - timedelta(seconds=1)) for t in times]
 

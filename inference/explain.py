@@ -230,7 +230,9 @@ def _affine_preprocess(affine: list[tuple]) -> Callable[[np.ndarray], np.ndarray
     return preprocess
 
 
-def _steps_preprocess(transforms: list[Any], names: list[str]) -> Callable[[np.ndarray], np.ndarray]:
+def _steps_preprocess(
+    transforms: list[Any], names: list[str]
+) -> Callable[[np.ndarray], np.ndarray]:
     fitted = bool(transforms) and hasattr(transforms[0], "feature_names_in_")
 
     def preprocess(X: np.ndarray) -> np.ndarray:
@@ -246,7 +248,9 @@ def _steps_preprocess(transforms: list[Any], names: list[str]) -> Callable[[np.n
     return preprocess
 
 
-def _split(estimator: Any, names: list[str]) -> tuple[Callable[[np.ndarray], np.ndarray] | None, Any]:
+def _split(
+    estimator: Any, names: list[str]
+) -> tuple[Callable[[np.ndarray], np.ndarray] | None, Any]:
     """(feature-wise preprocessing, final estimator), or (None, estimator) when the
     preprocessing mixes columns and the model must be explained as a whole."""
     n_features = len(names)
@@ -308,13 +312,18 @@ def _pick(values: np.ndarray, base: np.ndarray, model: Any, labels: Sequence[Any
             return values, base
         return values, np.full(values.shape[0], np.atleast_1d(base)[0])
     k = values.shape[2]
-    idx = [_class_index(model, labels[i] if labels is not None else None, k) for i in range(len(values))]
+    idx = [
+        _class_index(model, labels[i] if labels is not None else None, k)
+        for i in range(len(values))
+    ]
     if base.ndim == 2:  # (n, k): one per row and class (permutation)
         return values[rows, :, idx], base[rows, idx]
     return values[rows, :, idx], np.atleast_1d(base)[idx]
 
 
-def _tree_explainer(model: Any, preprocess: Callable, names: list[str], units: str) -> VersionExplainer:
+def _tree_explainer(
+    model: Any, preprocess: Callable, names: list[str], units: str
+) -> VersionExplainer:
     import shap
 
     explainer = shap.TreeExplainer(model)

@@ -89,11 +89,17 @@ def _outcome_errors(task: str, items: list[FeedbackItem], prefix: str) -> None:
         if problem:
             errors[f"{prefix}[{index}].outcome" if prefix else "outcome"] = [problem]
     if errors:
-        raise FeedbackError("Invalid feedback: " + " ".join(m for ms in errors.values() for m in ms), errors)
+        raise FeedbackError(
+            "Invalid feedback: " + " ".join(m for ms in errors.values() for m in ms), errors
+        )
 
 
-def _logged(model: type[Model], request_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, datetime]]:
-    rows = model.objects.filter(request_id__in=request_ids).values_list("request_id", "role", "created_at")
+def _logged(
+    model: type[Model], request_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, datetime]]:
+    rows = model.objects.filter(request_id__in=request_ids).values_list(
+        "request_id", "role", "created_at"
+    )
     return {request_id: (role, created_at) for request_id, role, created_at in rows}
 
 
@@ -123,7 +129,9 @@ def _with_shadows(request_id: uuid.UUID, member_versions: list[int]) -> list[uui
     return [request_id, *(shadow_request_id(request_id, v) for v in member_versions)]
 
 
-def _feedback_record(group: ModelGroup, items: list[FeedbackItem], prefix: str) -> list[FeedbackResult]:
+def _feedback_record(
+    group: ModelGroup, items: list[FeedbackItem], prefix: str
+) -> list[FeedbackResult]:
     _outcome_errors(group.task, items, prefix)
     model = tables.inference_log_model(group.table_name)
     member_versions = list(

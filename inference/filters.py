@@ -22,7 +22,15 @@ from inference.aggregates import NEGATIVE_OUTCOME, POSITIVE_OUTCOME
 from inference.windows import WINDOW_LABELS, WINDOWS
 
 _CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]{0,62})\s*(>=|<=|!=|==|=|>|<)\s*(.+?)\s*$")
-_LOOKUPS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "=": "exact", "==": "exact", "!=": "exact"}
+_LOOKUPS = {
+    ">": "gt",
+    ">=": "gte",
+    "<": "lt",
+    "<=": "lte",
+    "=": "exact",
+    "==": "exact",
+    "!=": "exact",
+}
 _YES, _NO = ("yes", "true", "1"), ("no", "false", "0")
 
 
@@ -64,7 +72,9 @@ def parse_condition(text: str, *, features: list[str] | None = None) -> InputCon
         )
     feature, operator, raw_value = match.groups()
     if features and feature not in features:
-        raise forms.ValidationError(f"Unknown feature {feature!r}: use one of {', '.join(features)}.")
+        raise forms.ValidationError(
+            f"Unknown feature {feature!r}: use one of {', '.join(features)}."
+        )
     value = _condition_value(raw_value)
     if isinstance(value, str) and operator not in ("=", "==", "!="):
         raise forms.ValidationError(f"{operator} needs a number, got {raw_value!r}.")
@@ -99,7 +109,9 @@ class InferenceFilterSet(HubFilterSet):
     """Filters of a group's inference log; pass `features=group.features`."""
 
     window = django_filters.ChoiceFilter(
-        choices=list(WINDOW_LABELS.items()), method="filter_window", empty_label=None,
+        choices=list(WINDOW_LABELS.items()),
+        method="filter_window",
+        empty_label=None,
         help_text="24h, 7d, 30d or all (the default)",
     )
     since = django_filters.IsoDateTimeFilter(
@@ -108,8 +120,12 @@ class InferenceFilterSet(HubFilterSet):
     until = django_filters.IsoDateTimeFilter(
         field_name="created_at", lookup_expr="lte", help_text="ISO date-time: logged at or before"
     )
-    role = django_filters.ChoiceFilter(choices=Role.choices, help_text="champion, challenger or shadow")
-    version = IntegerFilter(field_name="model_version_id", min_value=1, help_text="a model version id")
+    role = django_filters.ChoiceFilter(
+        choices=Role.choices, help_text="champion, challenger or shadow"
+    )
+    version = IntegerFilter(
+        field_name="model_version_id", min_value=1, help_text="a model version id"
+    )
     score_min = FloatFilter(
         field_name="score", lookup_expr="gte", min_value=0, max_value=1, help_text="0-1"
     )
@@ -120,17 +136,22 @@ class InferenceFilterSet(HubFilterSet):
         choices=[(v, v) for v in (*_YES, *_NO)], method="filter_has_outcome", help_text="yes or no"
     )
     outcome = django_filters.ChoiceFilter(
-        choices=[("0", "0"), ("1", "1")], method="filter_outcome", help_text="0 or 1 (binary groups)"
+        choices=[("0", "0"), ("1", "1")],
+        method="filter_outcome",
+        help_text="0 or 1 (binary groups)",
     )
     q = django_filters.CharFilter(
         method="filter_q", max_length=200, help_text="a request id or a routing key"
     )
     input = InputConditionFilter(
-        method="filter_input", max_length=500,
+        method="filter_input",
+        max_length=500,
         help_text="one condition on an input feature, e.g. income > 50000",
     )
 
-    def __init__(self, data=None, queryset=None, *, features: list[str] | None = None, **kwargs) -> None:
+    def __init__(
+        self, data=None, queryset=None, *, features: list[str] | None = None, **kwargs
+    ) -> None:
         super().__init__(data, queryset, **kwargs)
         self.filters["input"].extra["features"] = list(features or [])
 

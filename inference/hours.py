@@ -65,7 +65,10 @@ class WindowSplit:
 
 
 def window_split(
-    since: datetime | None, until: datetime, rolled_until: datetime | None, dirty: Iterable[datetime]
+    since: datetime | None,
+    until: datetime,
+    rolled_until: datetime | None,
+    dirty: Iterable[datetime],
 ) -> WindowSplit:
     everything_raw = WindowSplit(None, None, (), (Span(since, until, end_included=True),))
     if rolled_until is None:
@@ -83,7 +86,9 @@ def window_split(
     return WindowSplit(first, last, skipped, _joined(raw))
 
 
-def _dirty_within(dirty: Iterable[datetime], first: datetime | None, last: datetime) -> tuple[datetime, ...]:
+def _dirty_within(
+    dirty: Iterable[datetime], first: datetime | None, last: datetime
+) -> tuple[datetime, ...]:
     return tuple(sorted({h for h in dirty if (first is None or h >= first) and h < last}))
 
 

@@ -49,7 +49,9 @@ def shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def input_errors(inputs: Any, features: dict[str, dict], *, prefix: str = "inputs") -> dict[str, list[str]]:
+def input_errors(
+    inputs: Any, features: dict[str, dict], *, prefix: str = "inputs"
+) -> dict[str, list[str]]:
     """Every missing, unknown and mistyped feature of one instance, by field."""
     if not isinstance(inputs, dict):
         return {prefix: ["Send the inputs as an object of feature names to values."]}

@@ -71,7 +71,9 @@ def percentiles(histogram: Mapping[str, int], qs: Sequence[float]) -> tuple[floa
     keys = sorted((k for k, count in histogram.items() if count > 0), key=_order)
     if not keys:
         return (None,) * len(qs)
-    ends = list(accumulate(histogram[k] for k in keys))  # rank r lies in the first bucket whose end > r
+    ends = list(
+        accumulate(histogram[k] for k in keys)
+    )  # rank r lies in the first bucket whose end > r
     values = [representative(k) for k in keys]
     n = ends[-1]
     result = []

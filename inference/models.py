@@ -29,7 +29,10 @@ class HourlyRollup(models.Model):
     group = models.ForeignKey(
         # Deleted by the group's pre_delete signal (inference/signals.py), not listed one
         # by one on the admin's delete confirmation: a year is over 100,000 rows.
-        "groups.ModelGroup", on_delete=models.DO_NOTHING, related_name="+", db_index=False
+        "groups.ModelGroup",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
     )
     hour = models.DateTimeField()  # the UTC start of the hour
     # Not a foreign key, as in the log table: a version's history outlives the version.
@@ -62,7 +65,10 @@ class HourlyLatency(models.Model):
     group = models.ForeignKey(
         # Deleted by the group's pre_delete signal (inference/signals.py), not listed one
         # by one on the admin's delete confirmation: a year is over 100,000 rows.
-        "groups.ModelGroup", on_delete=models.DO_NOTHING, related_name="+", db_index=False
+        "groups.ModelGroup",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
     )
     hour = models.DateTimeField()
     model_version_id = models.BigIntegerField()
@@ -101,7 +107,10 @@ class RollupDirtyHour(models.Model):
     group = models.ForeignKey(
         # Deleted by the group's pre_delete signal (inference/signals.py), not listed one
         # by one on the admin's delete confirmation: a year is over 100,000 rows.
-        "groups.ModelGroup", on_delete=models.DO_NOTHING, related_name="+", db_index=False
+        "groups.ModelGroup",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
     )
     hour = models.DateTimeField()
     marked_at = models.DateTimeField()

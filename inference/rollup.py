@@ -97,12 +97,16 @@ def _rollup_spans(group_id: int, model: type[Model], spans: list[Span]) -> int:
         for row in aggregates.bucket_totals_query(model, spans, "hour")
     ]
     histograms: dict[tuple[int, datetime], latency_sketch.Histogram] = defaultdict(dict)
-    for version_id, index, hour, count in aggregates.latency_counts_query(model, spans, per_hour=True):
+    for version_id, index, hour, count in aggregates.latency_counts_query(
+        model, spans, per_hour=True
+    ):
         histograms[(version_id, hour)][latency_sketch.bucket_key(index)] = count
     HourlyRollup.objects.bulk_create(rollups, batch_size=INSERT_BATCH)
     HourlyLatency.objects.bulk_create(
         [
-            HourlyLatency(group_id=group_id, hour=hour, model_version_id=version_id, histogram=histogram)
+            HourlyLatency(
+                group_id=group_id, hour=hour, model_version_id=version_id, histogram=histogram
+            )
             for (version_id, hour), histogram in histograms.items()
         ],
         batch_size=INSERT_BATCH,
@@ -157,7 +161,9 @@ def rollup_refresh(*, group: ModelGroup, now: datetime | None = None) -> Refresh
         state.rolled_until = max(closed, rolled_until) if rolled_until else closed
         state.refreshed_at = timezone.now()
         state.save(update_fields=["rolled_until", "refreshed_at"])
-    return RefreshResult(state.rolled_until, hours_read=_hours(batches), dirty_hours=len(dirty), rows_written=rows)
+    return RefreshResult(
+        state.rolled_until, hours_read=_hours(batches), dirty_hours=len(dirty), rows_written=rows
+    )
 
 
 def _hours(batches: list[list[Span]]) -> int:

@@ -332,14 +332,17 @@ def _answers(
 ) -> list[dict[str, Any]]:
     by_index = {item.index: item for item in served}
     return [
-        _answer(table, by_index[index]) if index in by_index
+        _answer(table, by_index[index])
+        if index in by_index
         # logged before, or by a concurrent retry while we predicted
         else logged[request.request_id]  # type: ignore[index]
         for index, request in enumerate(instances)
     ]
 
 
-def _check_batch_size(table: RoutingTable, instances: Sequence[PredictRequest], *, batch: bool) -> None:
+def _check_batch_size(
+    table: RoutingTable, instances: Sequence[PredictRequest], *, batch: bool
+) -> None:
     """An external (LLM) member costs a provider call per instance: a lower cap."""
     limit = settings.HUB_PREDICT_BATCH_MAX_EXTERNAL
     if not batch or len(instances) <= limit:
@@ -357,7 +360,11 @@ def _champion(table: RoutingTable) -> RouteMember:
     if not table.is_active:
         raise NoChampion(
             f"The group '{table.slug}' is not active.",
-            {"group": [f"The group '{table.slug}' is not active: activate it to serve predictions."]},
+            {
+                "group": [
+                    f"The group '{table.slug}' is not active: activate it to serve predictions."
+                ]
+            },
         )
     champion = next((m for m in table.members if m.role == CHAMPION), None)
     if champion is None and settings.HUB_ROUTING_OVERRIDES.get(table.slug) and table.members:
@@ -372,7 +379,9 @@ def _champion(table: RoutingTable) -> RouteMember:
     return champion
 
 
-def _validate(instances: Sequence[PredictRequest], features: dict[str, dict], *, batch: bool) -> None:
+def _validate(
+    instances: Sequence[PredictRequest], features: dict[str, dict], *, batch: bool
+) -> None:
     errors: dict[str, list[str]] = {}
     seen: dict[uuid.UUID, int] = {}
     for index, request in enumerate(instances):
@@ -414,7 +423,9 @@ def _predict_routed(table: RoutingTable, champion: RouteMember, pending: list[_P
             if member.version_id == champion.version_id:
                 raise _champion_failure(version_id, exc) from exc
             label = _label(version_id)
-            logger.warning("%s could not serve %s; falling back to the champion: %s", label, table.slug, exc)
+            logger.warning(
+                "%s could not serve %s; falling back to the champion: %s", label, table.slug, exc
+            )
             for item in items:
                 item.fallback = True
                 item.error = f"{label} ({member.role}) could not serve: {exc}"
@@ -456,7 +467,9 @@ def _predict_as(version_id: int, role: str, items: list[_Pending]) -> None:
             # An explainer failure never fails the prediction: it is logged on the row.
             logger.exception("Explaining %s failed", version)
             for i in explained:
-                items[i].notes.append(f"No explanation: the explainer failed ({type(exc).__name__}).")
+                items[i].notes.append(
+                    f"No explanation: the explainer failed ({type(exc).__name__})."
+                )
     for i, item in enumerate(items):
         item.version_id = version_id
         item.role = role
@@ -536,7 +549,9 @@ _LOG_COLUMNS = (
 )
 
 
-def log_insert(table_name: str, rows: list[dict[str, Any]], *, ignore_conflicts: bool = False) -> None:
+def log_insert(
+    table_name: str, rows: list[dict[str, Any]], *, ignore_conflicts: bool = False
+) -> None:
     """INSERT log rows (as `_row_fields` makes them) in as few statements as the database
     takes, without building model instances: the ORM's per-row machinery cost more CPU than
     the statement itself (bench/serving). Each value is adapted by its model field's own
@@ -666,7 +681,9 @@ def _serve_shadows(table: RoutingTable, served: list[_Pending]) -> None:
                 item.latency_ms = elapsed_ms / len(items)
             with _savepoint_if_nested():
                 log_insert(
-                    table.table_name, [_row_fields(table, item, now) for item in items], ignore_conflicts=True
+                    table.table_name,
+                    [_row_fields(table, item, now) for item in items],
+                    ignore_conflicts=True,
                 )
                 _backdated_written(table, items)
         except Exception:

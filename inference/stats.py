@@ -90,7 +90,12 @@ def welch_t(
     if variance_a <= 0 and variance_b <= 0:
         return TestResult(0.0, 1.0) if mean_a == mean_b else None
     result = sps.ttest_ind_from_stats(
-        mean_b, sqrt(max(variance_b, 0.0)), n_b, mean_a, sqrt(max(variance_a, 0.0)), n_a,
+        mean_b,
+        sqrt(max(variance_b, 0.0)),
+        n_b,
+        mean_a,
+        sqrt(max(variance_a, 0.0)),
+        n_a,
         equal_var=False,
     )
     return TestResult(float(result.statistic), float(result.pvalue))

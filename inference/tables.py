@@ -154,7 +154,9 @@ def inference_table_create(table_name: str) -> type[models.Model]:
     return model
 
 
-def inference_table_add_missing_indexes(table_name: str, editor: BaseDatabaseSchemaEditor) -> list[str]:
+def inference_table_add_missing_indexes(
+    table_name: str, editor: BaseDatabaseSchemaEditor
+) -> list[str]:
     """Add the indexes a table made by an earlier version of this module lacks (for a data
     migration; idempotent). On PostgreSQL CONCURRENTLY, outside any transaction: a big
     log keeps taking predictions while its index is built."""

@@ -12,5 +12,7 @@ urlpatterns: list = [
     path("groups/", include(group_urls)),
     path("inference/versions/<int:version_id>/live/", views.version_live, name="version_live"),
     # Before the tabs moved under the group (bookmarks, links in old messages).
-    path("inference/groups/<slug:slug>/<path:rest>", views.legacy_group_redirect, name="legacy_group"),
+    path(
+        "inference/groups/<slug:slug>/<path:rest>", views.legacy_group_redirect, name="legacy_group"
+    ),
 ]

@@ -101,8 +101,12 @@ def group_inferences_export(request: HttpRequest, slug: str) -> HttpResponse:
         rows = browser.filtered_rows(group, request.GET)
     except ServiceError as error:
         lines = [f"{field}: {' '.join(messages)}" for field, messages in error.errors.items()]
-        return HttpResponse("; ".join(lines) or error.message, status=400, content_type="text/plain")
-    response = StreamingHttpResponse(browser.csv_lines(group=group, rows=rows), content_type="text/csv")
+        return HttpResponse(
+            "; ".join(lines) or error.message, status=400, content_type="text/plain"
+        )
+    response = StreamingHttpResponse(
+        browser.csv_lines(group=group, rows=rows), content_type="text/csv"
+    )
     response["Content-Disposition"] = f'attachment; filename="{browser.csv_filename(group)}"'
     return response
 
@@ -129,7 +133,9 @@ def inference_detail(request: HttpRequest, slug: str, request_id: str) -> HttpRe
 
 @require_GET
 def version_live(request: HttpRequest, version_id: int) -> HttpResponse:
-    versions = visible(request.user, ModelVersion.objects.select_related("model"), team_field="model__team")
+    versions = visible(
+        request.user, ModelVersion.objects.select_related("model"), team_field="model__team"
+    )
     version = get_object_or_404(versions, pk=version_id)
     require(request.user, "registry.view_modelversion", version)
     window = window_or_default(request.GET.get("window"))
@@ -138,7 +144,9 @@ def version_live(request: HttpRequest, version_id: int) -> HttpResponse:
         "version": version,
         "window": window,
         "windows": comparison.WINDOW_LABELS,
-        "live": comparison.version_live_metrics(version_id=version.pk, window=window, groups=groups),
+        "live": comparison.version_live_metrics(
+            version_id=version.pk, window=window, groups=groups
+        ),
         "groups_url": _url_or_none("groups:group_list"),
     }
     return render(request, "inference/_version_live.html", context)

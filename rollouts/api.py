@@ -3,7 +3,7 @@ resume, abort. Decisions are records: there is no endpoint to change or delete t
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -97,6 +97,21 @@ class RolloutDetailOutput(RolloutOutput):
     decisions = DecisionOutput(many=True)
 
 
+class RolloutPage(serializers.Serializer):
+    """A page of rollouts (core.api.Pagination's answer)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = RolloutOutput(many=True)
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="Page number (from 1)."),
+    OpenApiParameter("page_size", int, description="Results per page (at most 500)."),
+]
+
+
 def _detail(rollout: Rollout) -> dict:
     rollout = (
         Rollout.objects.select_related(
@@ -113,7 +128,7 @@ class RolloutListStartApi(APIView):
 
     perms = {"GET": VIEW, "POST": START}
 
-    @extend_schema(operation_id="rollouts_list", responses=RolloutOutput(many=True))
+    @extend_schema(operation_id="rollouts_list", parameters=PAGE_PARAMETERS, responses=RolloutPage)
     def get(self, request: Request, slug: str) -> Response:
         group = group_for(request.user, slug, VIEW)
         paginator = Pagination()

@@ -25,6 +25,11 @@ NUMERIC_TYPES = ("numeric", "integer", "boolean")
 TRUE_WORDS = {"1", "true", "yes"}
 FALSE_WORDS = {"0", "false", "no"}
 DECISION_LOG_LABEL = "outcome"
+# The registry's task values (registry.models.Task), as plain strings: no Django here.
+BINARY = "binary_classification"
+MULTICLASS = "multiclass_classification"
+REGRESSION = "regression"
+MIN_CLASSES = {BINARY: 2, MULTICLASS: 3}
 
 
 class DatasetError(ServiceError):
@@ -155,6 +160,40 @@ def _binary_label(value: Any) -> int:
     raise ValueError(f"{value!r} is not a binary label (0 or 1)")
 
 
+def _numeric_label(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number (a regression model needs a numeric label)")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a number (a regression model needs a numeric label)"
+        ) from None
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _class_label(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        raise ValueError(f"{value!r} is not a class label (a text or a whole number)")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# How a label is read per task (registry Task values); other tasks keep it as it is.
+_LABEL_READERS = {
+    BINARY: _binary_label,
+    MULTICLASS: _class_label,
+    REGRESSION: _numeric_label,
+}
+
+
+def _label_task(task: str, binary_label: bool) -> str:
+    return task or (BINARY if binary_label else "")
+
+
 def _record_values(
     row_name: str,
     record: dict[str, Any],
@@ -162,6 +201,7 @@ def _record_values(
     features: list[FeatureSpec],
     label_column: str,
     binary_label: bool,
+    task: str = "",
 ) -> tuple[dict[str, Any], list[str]]:
     """The typed values of one record (label included) and what is wrong with it."""
     problems = []
@@ -175,7 +215,8 @@ def _record_values(
         raw_label = record.get(label_column)
         if _is_empty(raw_label):
             raise ValueError("is empty")
-        values[label_column] = _binary_label(raw_label) if binary_label else raw_label
+        reader = _LABEL_READERS.get(_label_task(task, binary_label))
+        values[label_column] = reader(raw_label) if reader else raw_label
     except ValueError as exc:
         problems.append(f"{row_name}, label column '{label_column}': {exc}.")
     return values, problems
@@ -202,11 +243,14 @@ def rows_from_records(
     *,
     features: list[FeatureSpec],
     label_column: str,
-    binary_label: bool,
+    binary_label: bool = False,
     field: str = "file",
     max_rows: int | None = None,
+    task: str = "",
 ) -> Rows:
-    """Check every record (row name, {column: value}); DatasetError lists what is wrong."""
+    """Check every record (row name, {column: value}); DatasetError lists what is wrong.
+    `task` (a registry Task value) decides how the label is read: 0/1 (binary), a class
+    (multiclass), a number (regression); binary_label=True is the same as the binary task."""
     problems = _Problems()
     names = [spec.name for spec in features] + [label_column]
     columns: dict[str, list[Any]] = {name: [] for name in names}
@@ -219,6 +263,7 @@ def rows_from_records(
             features=features,
             label_column=label_column,
             binary_label=binary_label,
+            task=task,
         )
         if row_problems:
             problems.add(row_problems)
@@ -343,8 +388,9 @@ def rows_from_file(
     file_format: str,
     features: list[FeatureSpec] | None,
     label_column: str,
-    binary_label: bool,
+    binary_label: bool = False,
     max_rows: int | None = None,
+    task: str = "",
 ) -> Rows:
     """An uploaded CSV or JSONL file, read as a stream of lines (never whole into memory).
     With features=None every other column is a numeric feature."""
@@ -363,6 +409,7 @@ def rows_from_file(
             label_column=label_column,
             binary_label=binary_label,
             max_rows=max_rows,
+            task=task,
         )
     except UnicodeDecodeError:
         raise DatasetError({"file": ["The file is not UTF-8 text."]}) from None
@@ -386,7 +433,8 @@ def rows_from_decision_log(
     end: datetime | None,
     role: str = "",
     model_version_id: int | None = None,
-    binary_label: bool,
+    binary_label: bool = False,
+    task: str = "",
 ) -> Rows:
     """Rows of a group's inference table that have an outcome, oldest first."""
     logged = log_model.objects.filter(outcome__isnull=False)
@@ -412,6 +460,7 @@ def rows_from_decision_log(
         label_column=DECISION_LOG_LABEL,
         binary_label=binary_label,
         field="dataset",
+        task=task,
     )
     if rows.row_count == 0:
         window = _window_text(start, end)
@@ -441,7 +490,69 @@ def _window_text(start: datetime | None, end: datetime | None) -> str:
 # --- checks a trainer needs, and the snapshot file ----------------------------------------
 
 
-def check_trainable(rows: Rows, *, binary_label: bool, field: str = "dataset") -> None:
+def _class_counts_text(counts: pd.Series) -> str:
+    return ", ".join(f"{_label_text(k)}: {int(v)} rows" for k, v in counts.items())
+
+
+def _label_text(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _check_classes(rows: Rows, task: str, field: str) -> None:
+    """Binary: exactly 2 classes; multiclass: 3 or more; each at least twice (so the
+    stratified hold-out has every class on both sides)."""
+    column = rows.label_column
+    counts = rows.frame[column].value_counts()
+    if task == BINARY:
+        if len(counts) == 2 and counts.min() >= 2:
+            return
+        message = (
+            f"The label '{column}' needs both classes (0 and 1), each at least twice; found "
+            f"{_class_counts_text(counts)}."
+        )
+    else:
+        if len(counts) >= MIN_CLASSES[MULTICLASS] and counts.min() >= 2:
+            return
+        message = (
+            f"The label '{column}' of a multiclass model needs at least 3 classes, each at "
+            f"least twice; found {len(counts)} class{'es' if len(counts) != 1 else ''}: "
+            f"{_class_counts_text(counts)}."
+        )
+        if len(counts) == 2:
+            message += " Two classes make a binary classification model."
+    raise DatasetError({field: [message]})
+
+
+def _check_numeric_label(rows: Rows, field: str) -> None:
+    column = rows.label_column
+    values = pd.to_numeric(rows.frame[column], errors="coerce")
+    if values.isna().any():
+        bad = rows.frame[column][values.isna()].head(3).tolist()
+        raise DatasetError(
+            {
+                field: [
+                    f"The label '{column}' of a regression model must be numeric; found "
+                    + ", ".join(repr(v) for v in bad)
+                    + "."
+                ]
+            }
+        )
+    if values.nunique() < 2:
+        raise DatasetError(
+            {
+                field: [
+                    f"The label '{column}' of a regression model must vary; every row has "
+                    f"{_label_text(float(values.iloc[0]))}."
+                ]
+            }
+        )
+
+
+def check_trainable(
+    rows: Rows, *, binary_label: bool = False, task: str = "", field: str = "dataset"
+) -> None:
+    """Enough rows, and a label that fits the task (registry Task value; binary_label=True
+    is the binary task): the error names the label column and says what was found."""
     if rows.row_count < MIN_ROWS:
         raise DatasetError(
             {
@@ -450,18 +561,11 @@ def check_trainable(rows: Rows, *, binary_label: bool, field: str = "dataset") -
                 ]
             }
         )
-    if binary_label:
-        counts = rows.frame[rows.label_column].value_counts()
-        if len(counts) < 2 or counts.min() < 2:
-            raise DatasetError(
-                {
-                    field: [
-                        "The label needs both classes (0 and 1), each at least twice; found "
-                        + ", ".join(f"{int(k)}: {int(v)} rows" for k, v in counts.items())
-                        + "."
-                    ]
-                }
-            )
+    task = _label_task(task, binary_label)
+    if task in MIN_CLASSES:
+        _check_classes(rows, task, field)
+    elif task == REGRESSION:
+        _check_numeric_label(rows, field)
 
 
 def snapshot_bytes(rows: Rows) -> tuple[bytes, str]:

@@ -27,6 +27,7 @@ class Preset(models.TextChoices):
     LOGISTIC_REGRESSION = "logistic_regression", "Logistic regression"
     GRADIENT_BOOSTING = "gradient_boosting", "Gradient boosting"
     RANDOM_FOREST = "random_forest", "Random forest"
+    RIDGE_REGRESSION = "ridge_regression", "Ridge regression (linear, regression only)"
 
 
 class DatasetSource(models.TextChoices):

@@ -20,6 +20,7 @@ CHANGE_JOB = "training.change_finetunejob"
 
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
+    require(request.user, "training.view_finetunejob")
     filterset = JobFilterSet(request.GET, queryset=selectors.jobs(user=request.user))
     page = selectors.job_list_page(
         queryset=filterset.filtered(), page_number=request.GET.get("page")

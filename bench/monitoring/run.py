@@ -55,7 +55,10 @@ def _load(rows: int, days: int) -> str:
     versions = demo_models_seed(owner=None)
     group = ModelGroup.objects.filter(slug="bench-monitoring").first() or group_create(
         name="Bench Monitoring",
-        members=[MemberSpec(versions["1.2"], Role.CHAMPION, 90), MemberSpec(versions["1.3"], Role.CHALLENGER, 10)],
+        members=[
+            MemberSpec(versions["1.2"], Role.CHAMPION, 90),
+            MemberSpec(versions["1.3"], Role.CHALLENGER, 10),
+        ],
     )
     demo_references_seed(versions=versions)
     log = tables.inference_log_model(group.table_name)
@@ -88,7 +91,9 @@ def _load(rows: int, days: int) -> str:
                     "inputs": {k: float(v) for k, v in row.items()},
                     "prediction": int(scores[i] > 0.5),
                     "score": float(scores[i]),
-                    "explanation": dict(zip(CREDIT_FEATURES, shap[i].round(4).tolist(), strict=True)),
+                    "explanation": dict(
+                        zip(CREDIT_FEATURES, shap[i].round(4).tolist(), strict=True)
+                    ),
                     "base_value": 0.0,
                     "latency_ms": float(rng.gamma(2, 2)),
                     "fallback": False,
@@ -119,14 +124,20 @@ def _snapshot(slug: str) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for s in snapshots:
         drifted = [f["name"] for f in s.drift["features"] if f["drifted"]]
-        print(f"  {s.model_version} ({s.role}): {s.health['requests']:,} requests in the window, drifted: {drifted}")
-    print(f"daily snapshot, all members: {elapsed:.2f} s; worker peak RSS {peak / 1024:.0f} MB "
-          f"(after Django setup: {before / 1024:.0f} MB)")
+        print(
+            f"  {s.model_version} ({s.role}): {s.health['requests']:,} requests in the window, drifted: {drifted}"
+        )
+    print(
+        f"daily snapshot, all members: {elapsed:.2f} s; worker peak RSS {peak / 1024:.0f} MB "
+        f"(after Django setup: {before / 1024:.0f} MB)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/hub_monitoring_bench")
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/hub_monitoring_bench"
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--snapshot-only", metavar="SLUG")
@@ -137,7 +148,8 @@ def main() -> None:
         return
     slug = _load(args.rows, args.days)
     subprocess.run(
-        [sys.executable, __file__, "--database-url", args.database_url, "--snapshot-only", slug], check=True
+        [sys.executable, __file__, "--database-url", args.database_url, "--snapshot-only", slug],
+        check=True,
     )
 
 

@@ -116,8 +116,8 @@ def _seed() -> tuple[str, dict, list[dict]]:
     """The demo group, an API key for it, the versions, and request rows."""
     from django.contrib.auth import get_user_model
 
-    from groups.auth import api_key_create
     from groups.models import ModelGroup
+    from groups.services import api_key_create
     from inference.demo import DEMO_GROUP_NAME, demo_traffic_seed
     from registry.demo import CREDIT_FEATURES, credit_dataset, demo_models_seed
 
@@ -125,7 +125,9 @@ def _seed() -> tuple[str, dict, list[dict]]:
     versions = demo_models_seed(owner=user)
     demo_traffic_seed(versions=versions, requests=300, actor=user)
     group = ModelGroup.objects.get(name=DEMO_GROUP_NAME)
-    _, key = api_key_create(name=f"bench {time.time():.0f}", groups=[group])
+    _, key = api_key_create(
+        name=f"bench {time.time():.0f}", team=group.team, scopes=["predict"], groups=[group]
+    )
     frame = credit_dataset(rows=ROWS, seed=99)[CREDIT_FEATURES]
     rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in frame.to_dict("records")]
     return key, versions, rows

@@ -19,7 +19,16 @@ if TYPE_CHECKING:
 
 CHAMPION, SHADOW = "champion", "shadow"
 KPI_ORDER = ("requests", "traffic_share", "mean_score", "positive_rate", "accuracy", "auc")
-DETAIL_ORDER = ("precision", "recall", "f1", "log_loss", "brier", "latency_p50", "latency_p95", "latency_p99")
+DETAIL_ORDER = (
+    "precision",
+    "recall",
+    "f1",
+    "log_loss",
+    "brier",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+)
 # Requests and traffic share follow the weights: a "delta" there says nothing.
 NO_DELTA = ("requests", "traffic_share")
 
@@ -119,7 +128,12 @@ class MemberStats:
             "fallbacks": t.fallbacks,
             "errors": t.errors,
             "latency_ms": dict(zip(("p50", "p95", "p99"), t.latency, strict=True)),
-            "confusion": {"tp": t.confusion.tp, "fp": t.confusion.fp, "tn": t.confusion.tn, "fn": t.confusion.fn},
+            "confusion": {
+                "tp": t.confusion.tp,
+                "fp": t.confusion.fp,
+                "tn": t.confusion.tn,
+                "fn": t.confusion.fn,
+            },
             "scored_rows_used": len(self.scored.y),
             "scored_rows_capped": self.scored.truncated,
             "metrics": {key: metric.as_dict() for key, metric in self.metrics.items()},
@@ -127,7 +141,9 @@ class MemberStats:
 
 
 def _rate(key: str, label: str, successes: int, n: int, **kwargs: Any) -> Metric:
-    return Metric(key, label, successes / n if n else None, analytics.wilson_interval(successes, n), **kwargs)
+    return Metric(
+        key, label, successes / n if n else None, analytics.wilson_interval(successes, n), **kwargs
+    )
 
 
 def _auc(scored: Scored) -> Metric:
@@ -153,15 +169,40 @@ def member_metrics(totals: Totals, scored: Scored, total_served: int) -> dict[st
     metrics = [
         Metric("requests", "Requests", totals.requests, unit="count", higher_is_better=None),
         _rate("traffic_share", "Traffic share", totals.served, total_served, higher_is_better=None),
-        Metric("mean_score", "Mean score", totals.mean_score, mean_interval, unit="number", higher_is_better=None),
-        _rate("positive_rate", "Positive rate", totals.positives, totals.requests, higher_is_better=None),
+        Metric(
+            "mean_score",
+            "Mean score",
+            totals.mean_score,
+            mean_interval,
+            unit="number",
+            higher_is_better=None,
+        ),
+        _rate(
+            "positive_rate",
+            "Positive rate",
+            totals.positives,
+            totals.requests,
+            higher_is_better=None,
+        ),
         _rate("accuracy", "Accuracy", c.correct, c.n),
         _auc(scored),
         _rate("precision", "Precision", c.tp, c.tp + c.fp),
         _rate("recall", "Recall", c.tp, c.tp + c.fn),
         Metric("f1", "F1", c.f1, unit="number"),
-        Metric("log_loss", "Log loss", analytics.log_loss(scored.y, scored.scores), unit="number", higher_is_better=False),
-        Metric("brier", "Brier score", analytics.brier(scored.y, scored.scores), unit="number", higher_is_better=False),
+        Metric(
+            "log_loss",
+            "Log loss",
+            analytics.log_loss(scored.y, scored.scores),
+            unit="number",
+            higher_is_better=False,
+        ),
+        Metric(
+            "brier",
+            "Brier score",
+            analytics.brier(scored.y, scored.scores),
+            unit="number",
+            higher_is_better=False,
+        ),
         *_latencies(totals),
     ]
     return {m.key: m for m in metrics}
@@ -191,7 +232,9 @@ def paired_rows(
     if challenger.role != SHADOW or not challenger.scored.y:
         return None
     theirs = challenger.scored
-    shadow_rows = dict(zip(theirs.request_ids, zip(theirs.y, theirs.scores, strict=True), strict=True))
+    shadow_rows = dict(
+        zip(theirs.request_ids, zip(theirs.y, theirs.scores, strict=True), strict=True)
+    )
     y: list[int] = []
     a: list[float] = []
     b: list[float] = []

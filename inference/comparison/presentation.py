@@ -42,7 +42,9 @@ def _auc_rows(members: list[MemberStats], kind: str) -> AucRows:
     a Python loop over them cost more than the query)."""
     rows: AucRows = {}
     for member in (m for m in members if m.scored.y):
-        keys = np.floor_divide(np.asarray(member.scored.times), aggregates.BUCKET_SECONDS[kind]).astype(np.int64)
+        keys = np.floor_divide(
+            np.asarray(member.scored.times), aggregates.BUCKET_SECONDS[kind]
+        ).astype(np.int64)
         y, scores = np.asarray(member.scored.y), np.asarray(member.scored.scores)
         for key in np.unique(keys):
             inside = keys == key
@@ -88,7 +90,9 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-def series_charts(members: list[MemberStats], sql_series: SeriesRows, kind: str) -> dict[str, dict[str, Any]]:
+def series_charts(
+    members: list[MemberStats], sql_series: SeriesRows, kind: str
+) -> dict[str, dict[str, Any]]:
     """One time-series chart per metric (requests, mean score, accuracy, AUC), a line per
     member, in the charts contract."""
     buckets = sorted({bucket for (_, bucket) in sql_series})

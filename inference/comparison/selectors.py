@@ -46,7 +46,9 @@ class Comparison:
 
     @property
     def champion(self) -> MemberStats | None:
-        return next((m for m in self.members if m.is_champion), self.members[0] if self.members else None)
+        return next(
+            (m for m in self.members if m.is_champion), self.members[0] if self.members else None
+        )
 
     @property
     def challengers(self) -> list[MemberStats]:
@@ -113,8 +115,14 @@ def group_comparison(
 
 
 def _member(
-    membership: Membership, model: type[Model], totals: dict[int, Totals], span: tuple, total_served: int,
-    *, with_times: bool, with_ids: bool,
+    membership: Membership,
+    model: type[Model],
+    totals: dict[int, Totals],
+    span: tuple,
+    total_served: int,
+    *,
+    with_times: bool,
+    with_ids: bool,
 ) -> MemberStats:
     version = membership.model_version
     member_total = totals.get(version.pk, Totals())
@@ -137,7 +145,11 @@ def _member(
 
 
 def _group_comparison(
-    group: ModelGroup, window: str, now: datetime | None, version_ids: Iterable[int] | None, with_series: bool
+    group: ModelGroup,
+    window: str,
+    now: datetime | None,
+    version_ids: Iterable[int] | None,
+    with_series: bool,
 ) -> Comparison:
     from inference.serving import shadow_request_id  # the serving path's own rule
 
@@ -151,7 +163,9 @@ def _group_comparison(
     # Shadow rows pair with the champion's by request id: fetch ids only when there are shadows.
     with_ids = any(m.role == Role.SHADOW for m in memberships)
     members = [
-        _member(m, model, totals, (since, now), total_served, with_times=with_series, with_ids=with_ids)
+        _member(
+            m, model, totals, (since, now), total_served, with_times=with_series, with_ids=with_ids
+        )
         for m in memberships
     ]
     comparison = Comparison(
@@ -182,9 +196,13 @@ def version_live_metrics(
     if groups is None:
         groups = ModelGroup.objects.all()
     result = []
-    serving = groups.filter(memberships__model_version_id=version_id).exclude(table_name="").distinct()
+    serving = (
+        groups.filter(memberships__model_version_id=version_id).exclude(table_name="").distinct()
+    )
     for group in serving:
-        comparison = group_comparison(group=group, window=window, version_ids=[version_id], with_series=False)
+        comparison = group_comparison(
+            group=group, window=window, version_ids=[version_id], with_series=False
+        )
         member = next((m for m in comparison.members if m.version_id == version_id), None)
         if member is not None:
             result.append((group, member))

@@ -25,7 +25,9 @@ def _mcnemar(pairs: Pairs) -> tuple[stats.TestResult | None, float]:
     return stats.mcnemar(only_a, only_b), (only_b - only_a) / len(y)
 
 
-def accuracy_verdict(champion: MemberStats, challenger: MemberStats, pairs: Pairs | None) -> stats.Verdict:
+def accuracy_verdict(
+    champion: MemberStats, challenger: MemberStats, pairs: Pairs | None
+) -> stats.Verdict:
     cc, hc = champion.totals.confusion, challenger.totals.confusion
     if not (cc.n and hc.n):
         return stats.verdict(**NO_VERDICT)
@@ -43,7 +45,9 @@ def accuracy_verdict(champion: MemberStats, challenger: MemberStats, pairs: Pair
     return stats.verdict(test=test, difference=difference, more_rows=more)
 
 
-def auc_verdict(champion: MemberStats, challenger: MemberStats, pairs: Pairs | None) -> stats.Verdict:
+def auc_verdict(
+    champion: MemberStats, challenger: MemberStats, pairs: Pairs | None
+) -> stats.Verdict:
     ours, theirs = champion.scored, challenger.scored
     if pairs is not None:
         test = stats.delong_paired(*pairs)
@@ -60,7 +64,12 @@ def _welch(champion: MemberStats, challenger: MemberStats) -> stats.TestResult |
     if ct.mean_score is None or ht.mean_score is None:
         return None
     return stats.welch_t(
-        ct.mean_score, ct.score_variance or 0.0, ct.scored, ht.mean_score, ht.score_variance or 0.0, ht.scored
+        ct.mean_score,
+        ct.score_variance or 0.0,
+        ct.scored,
+        ht.mean_score,
+        ht.score_variance or 0.0,
+        ht.scored,
     )
 
 
@@ -76,7 +85,9 @@ def mean_score_verdict(champion: MemberStats, challenger: MemberStats) -> stats.
     if verdict.kind not in ("better", "worse"):
         return verdict
     direction = "higher" if (delta or 0) > 0 else "lower"
-    return stats.Verdict(direction, f"challenger scores {direction}, {stats.format_p(welch.p_value)}", welch.p_value)
+    return stats.Verdict(
+        direction, f"challenger scores {direction}, {stats.format_p(welch.p_value)}", welch.p_value
+    )
 
 
 def challenger_judge(champion: MemberStats, challenger: MemberStats, pairs: Pairs | None) -> None:

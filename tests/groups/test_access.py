@@ -43,7 +43,9 @@ def test_a_viewer_reads_but_may_not_promote_create_or_delete(viewer):
     assert promote.status_code == 403
     assert "role does not allow" in promote.json()["message"]
     traffic = reverse("api-group-traffic", kwargs={"slug": group.slug})
-    assert api.post(traffic, {"weights": {str(challenger.pk): 50}}, format="json").status_code == 403
+    assert (
+        api.post(traffic, {"weights": {str(challenger.pk): 50}}, format="json").status_code == 403
+    )
     assert api.post(reverse("api-group-list"), create_body("New"), format="json").status_code == 403
     assert api.delete(reverse("api-group-detail", kwargs={"slug": group.slug})).status_code == 403
     assert group.memberships.get(model_version=challenger).weight == 10
@@ -138,7 +140,9 @@ def test_a_predict_only_key_gets_403_on_create_and_promote():
     group, (_, challenger) = group_with_members()
     _, plaintext = make_api_key(scopes=("predict",), all_groups=True)
     api = keyed(plaintext)
-    assert api.post(reverse("api-group-list"), create_body("Nope"), format="json").status_code == 403
+    assert (
+        api.post(reverse("api-group-list"), create_body("Nope"), format="json").status_code == 403
+    )
     promote = api.post(promote_url(group.slug), {"model_version": challenger.pk}, format="json")
     assert promote.status_code == 403
     assert "API key may not" in promote.json()["message"]
@@ -170,9 +174,10 @@ def test_a_key_scoped_to_one_group_gets_403_for_every_other_slug(slug):
 
 def test_an_all_groups_key_gets_404_for_a_missing_group():
     _, plaintext = make_api_key(scopes=("read",), all_groups=True)
-    assert keyed(plaintext).get(
-        reverse("api-group-detail", kwargs={"slug": "nope"})
-    ).status_code == 404
+    assert (
+        keyed(plaintext).get(reverse("api-group-detail", kwargs={"slug": "nope"})).status_code
+        == 404
+    )
 
 
 def test_group_for_checks_scope_then_existence_then_permission(viewer):

@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 
 from groups.models import ApiKey, ModelGroup, RoleChange, RoleChangeAction
-from tests.groups.catalogue import assert_inference_table
 from tests.factories import default_team
+from tests.groups.catalogue import assert_inference_table
 from tests.groups.factories import ModelVersionFactory, group_with_members, make_api_key
 
 pytestmark = pytest.mark.django_db

@@ -67,7 +67,9 @@ def test_a_wrong_key_is_refused():
 
 
 def test_an_expired_key_is_refused_saying_it_expired():
-    api_key, plaintext = make_api_key(all_groups=True, expires_at=timezone.now() + timedelta(days=1))
+    api_key, plaintext = make_api_key(
+        all_groups=True, expires_at=timezone.now() + timedelta(days=1)
+    )
     authenticate(f"Bearer {plaintext}")  # valid now, and cached
     ApiKey.objects.filter(pk=api_key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     from django.core.cache import cache

@@ -3,10 +3,11 @@
 import pytest
 from playwright.sync_api import expect
 
+from core import roles
 from groups.models import ModelGroup
 from groups.services import group_delete
 from tests.browser import log_in, screenshot
-from tests.factories import UserFactory
+from tests.factories import role_user
 from tests.groups.factories import group_with_members
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,7 +27,7 @@ def browser_group():
 def test_promote_confirm_and_roll_back_on_the_group_page(browser_page, browser_group):
     page = browser_page
     group, (champion, challenger) = browser_group
-    user = UserFactory()
+    user = role_user(roles.OPERATOR)
     log_in(page, user.username, "correct-horse-battery")
 
     page.goto(f"/groups/{group.slug}/")

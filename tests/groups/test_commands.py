@@ -4,8 +4,8 @@ import hashlib
 from io import StringIO
 
 import pytest
-from django.utils import timezone
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from groups.models import ApiKey, RoleChangeAction
 from tests.groups.factories import group_with_members
@@ -102,7 +102,9 @@ def test_create_api_key_refuses_unknown_groups(team):
 
 def test_create_api_key_names_an_unknown_scope(team):
     with pytest.raises(CommandError, match="unknown scope admin"):
-        call_command("create_api_key", name="x", team=team.slug, scopes="read,admin", all_groups=True)
+        call_command(
+            "create_api_key", name="x", team=team.slug, scopes="read,admin", all_groups=True
+        )
 
 
 def test_create_api_key_refuses_groups_of_another_team(other_team):
@@ -116,5 +118,10 @@ def test_create_api_key_refuses_groups_of_another_team(other_team):
 def test_create_api_key_refuses_a_bad_expiry(team):
     with pytest.raises(CommandError, match="not a duration"):
         call_command(
-            "create_api_key", name="x", team=team.slug, scopes="predict", all_groups=True, expires="soon"
+            "create_api_key",
+            name="x",
+            team=team.slug,
+            scopes="predict",
+            all_groups=True,
+            expires="soon",
         )

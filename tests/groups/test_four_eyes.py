@@ -4,7 +4,7 @@ wait for another person, who approves (applied atomically, both people audited) 
 import threading
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -69,9 +69,7 @@ def test_the_author_cannot_approve_their_own_change(operator):
     pending = group_promote(group=group, model_version=challenger, actor=operator)
     with pytest.raises(Forbidden, match="another person"):
         pending_change_approve(pending=pending, approver=operator)
-    url = reverse(
-        "api-group-pending-approve", kwargs={"slug": group.slug, "id": pending.pk}
-    )
+    url = reverse("api-group-pending-approve", kwargs={"slug": group.slug, "id": pending.pk})
     response = session(operator).post(url)
     assert response.status_code == 403
     assert "another person must approve" in response.json()["message"]
@@ -131,9 +129,7 @@ def test_a_change_that_no_longer_applies_is_refused_with_409(operator, approver)
     # The challenger (no traffic) leaves the group before anyone approves.
     from groups.services import MemberSpec
 
-    group_update(
-        group=group, actor=operator, members=[MemberSpec(champion, "champion", 100)]
-    )
+    group_update(group=group, actor=operator, members=[MemberSpec(champion, "champion", 100)])
     response = session(approver).post(
         reverse("api-group-pending-approve", kwargs={"slug": group.slug, "id": pending.pk})
     )
@@ -254,6 +250,7 @@ def test_rejecting_needs_another_person_too(operator):
 def test_two_approvals_at_once_apply_the_change_exactly_once():
     if connection.vendor != "postgresql":
         pytest.skip("row locks: PostgreSQL")
+    roles.roles_sync(Group, Permission)  # a flush before this test may have emptied the roles
     author = role_user(roles.OPERATOR)
     approvers = [role_user(roles.APPROVER) for _ in range(2)]
     group, (_, challenger) = guarded_group(name="Concurrent Approval", deletion_policy="drop")
@@ -264,7 +261,9 @@ def test_two_approvals_at_once_apply_the_change_exactly_once():
     def approve(person) -> None:
         try:
             barrier.wait(timeout=10)
-            pending_change_approve(pending=PendingChange.objects.get(pk=pending.pk), approver=person)
+            pending_change_approve(
+                pending=PendingChange.objects.get(pk=pending.pk), approver=person
+            )
             outcomes.append("applied")
         except Conflict:
             outcomes.append("conflict")

@@ -69,7 +69,11 @@ def fill_rows(
                 model_version_id=version.pk,
                 role=role_of[version.pk],
                 routing_key=f"applicant-{int(rng.integers(0, 200))}",
-                inputs={"income": income, "debt_ratio": float(np.round(rng.random(), 3)), "age": int(rng.integers(18, 80))},
+                inputs={
+                    "income": income,
+                    "debt_ratio": float(np.round(rng.random(), 3)),
+                    "age": int(rng.integers(18, 80)),
+                },
                 prediction=int(score >= 0.5),
                 score=score,
                 explanation={"income": 0.1, "debt_ratio": -0.2, "age": 0.05},

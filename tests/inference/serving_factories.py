@@ -47,7 +47,10 @@ def serving_group(
     model = RegisteredModelFactory(name=f"{name} model")
     champion = SklearnVersionFactory(model=model, version="1.2", estimator="logistic")
     challenger = SklearnVersionFactory(model=model, version="1.3", estimator="tree")
-    members = [MemberSpec(champion, "champion", weights[0]), MemberSpec(challenger, "challenger", weights[1])]
+    members = [
+        MemberSpec(champion, "champion", weights[0]),
+        MemberSpec(challenger, "challenger", weights[1]),
+    ]
     shadow_version = None
     if shadow:
         shadow_version = SklearnVersionFactory(model=model, version="1.4", estimator="tree")
@@ -68,7 +71,10 @@ def api_key_create(
 
 def credit_rows(count: int = 5, seed: int = 11) -> list[dict]:
     frame = credit_dataset(rows=count, seed=seed)[CREDIT_FEATURES]
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in frame.to_dict("records")]
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in frame.to_dict("records")
+    ]
 
 
 def post(client: Client, url: str, body: dict, key: str | None) -> "object":

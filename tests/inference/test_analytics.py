@@ -73,9 +73,14 @@ def test_brier_matches_scikit_learn(data):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(0, 5000, allow_nan=False), min_size=1, max_size=200), st.sampled_from([0.5, 0.95, 0.99]))
+@given(
+    st.lists(st.floats(0, 5000, allow_nan=False), min_size=1, max_size=200),
+    st.sampled_from([0.5, 0.95, 0.99]),
+)
 def test_percentile_matches_numpy_linear_interpolation(values, q):
-    assert analytics.percentile(values, q) == pytest.approx(np.percentile(values, q * 100), abs=1e-9)
+    assert analytics.percentile(values, q) == pytest.approx(
+        np.percentile(values, q * 100), abs=1e-9
+    )
 
 
 def test_auc_is_undefined_with_one_class():

@@ -15,8 +15,6 @@ from tests.inference.serving_factories import credit_rows, post, serving_group
 pytestmark = pytest.mark.django_db
 
 
-
-
 @pytest.fixture
 def archived(client) -> ArchivedInferenceTable:
     setup = serving_group(name="Old Scoring", deletion_policy="archive")
@@ -69,7 +67,12 @@ def test_drop_action_drops_the_table_and_forgets_it(staff_client, archived):
 
 def test_deleting_one_archive_from_its_page_drops_its_table(staff_client, archived):
     url = reverse("admin:inference_archivedinferencetable_delete", args=[archived.pk])
-    assert "Drop" in staff_client.get(reverse("admin:inference_archivedinferencetable_changelist")).content.decode()
+    assert (
+        "Drop"
+        in staff_client.get(
+            reverse("admin:inference_archivedinferencetable_changelist")
+        ).content.decode()
+    )
     response = staff_client.post(url, {"post": "yes"})
     assert response.status_code == 302
     assert not tables.table_exists(archived.table_name)

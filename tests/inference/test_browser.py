@@ -87,7 +87,9 @@ def test_each_filter_keeps_exactly_the_matching_rows(filled, query, keep):
 def test_version_filter_and_routing_key_search(filled):
     group, versions, rows = filled
     seen = _all_pages(group, _filters(group, f"version={versions[1].pk}"), size=500)
-    assert {r.request_id for r in seen} == {r.request_id for r in rows if r.model_version_id == versions[1].pk}
+    assert {r.request_id for r in seen} == {
+        r.request_id for r in rows if r.model_version_id == versions[1].pk
+    }
     key = rows[0].routing_key
     seen = _all_pages(group, _filters(group, f"q={key}"), size=500)
     assert {r.request_id for r in seen} == {r.request_id for r in rows if r.routing_key == key}
@@ -150,7 +152,7 @@ def test_csv_export_has_the_filtered_rows_and_one_column_per_feature(filled):
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text(start):
-    assert csv_cell(f"{start}HYPERLINK(\"http://x\")") == f"'{start}HYPERLINK(\"http://x\")"
+    assert csv_cell(f'{start}HYPERLINK("http://x")') == f'\'{start}HYPERLINK("http://x")'
     assert csv_cell("plain") == "plain"
     assert csv_cell(-3.5) == -3.5  # a number is a number, not a formula
 
@@ -179,7 +181,9 @@ def test_waterfall_adds_up_from_base_value_to_output(filled):
     reference, up, down = chart["datasets"]
     assert reference["data"][0] == row.base_value
     assert reference["data"][-1] == pytest.approx(waterfall["output"])
-    pushes = [u if u is not None else d for u, d in zip(up["data"][1:-1], down["data"][1:-1], strict=True)]
+    pushes = [
+        u if u is not None else d for u, d in zip(up["data"][1:-1], down["data"][1:-1], strict=True)
+    ]
     assert pushes == [step["push"] for step in waterfall["steps"]]
     assert all(p > 0 for p in up["data"] if p is not None)
 

@@ -39,7 +39,8 @@ def test_browser_filter_errors_are_named(user_client, filled):
 def test_browser_with_no_match_says_so(user_client, filled):
     group, _, _ = filled
     html = user_client.get(
-        reverse("inference:group_inferences", args=[group.slug]) + "?q=nobody", HTTP_HX_REQUEST="true"
+        reverse("inference:group_inferences", args=[group.slug]) + "?q=nobody",
+        HTTP_HX_REQUEST="true",
     ).content.decode()
     assert "No prediction matches these filters" in html
     assert html.lstrip().startswith('<section class="card" id="results">')
@@ -48,7 +49,9 @@ def test_browser_with_no_match_says_so(user_client, filled):
 def test_detail_page_shows_inputs_outcome_and_the_waterfall(user_client, filled):
     group, _, rows = filled
     row = rows[0]
-    html = user_client.get(reverse("inference:inference_detail", args=[group.slug, row.request_id])).content.decode()
+    html = user_client.get(
+        reverse("inference:inference_detail", args=[group.slug, row.request_id])
+    ).content.decode()
     assert str(row.inputs["income"]) in html
     assert 'data-chart="waterfall"' in html and 'data-chart-kind="bars"' in html
     assert 'id="waterfall"' in html  # the chart's data, for charts.js
@@ -57,7 +60,9 @@ def test_detail_page_shows_inputs_outcome_and_the_waterfall(user_client, filled)
 
 def test_detail_of_an_unknown_request_is_404(user_client, filled):
     group, _, _ = filled
-    url = reverse("inference:inference_detail", args=[group.slug, "00000000-0000-0000-0000-000000000000"])
+    url = reverse(
+        "inference:inference_detail", args=[group.slug, "00000000-0000-0000-0000-000000000000"]
+    )
     assert user_client.get(url).status_code == 404
 
 
@@ -97,7 +102,10 @@ def test_inferences_api_names_a_bad_filter(user_client, filled):
 
 def test_the_tabs_live_under_the_group(user_client, filled):
     group, _, rows = filled
-    assert reverse("inference:group_inferences", args=[group.slug]) == f"/groups/{group.slug}/inferences/"
+    assert (
+        reverse("inference:group_inferences", args=[group.slug])
+        == f"/groups/{group.slug}/inferences/"
+    )
     assert reverse("inference:group_compare", args=[group.slug]) == f"/groups/{group.slug}/compare/"
     detail = reverse("inference:inference_detail", args=[group.slug, rows[0].request_id])
     assert detail == f"/groups/{group.slug}/inferences/{rows[0].request_id}/"
@@ -106,7 +114,8 @@ def test_the_tabs_live_under_the_group(user_client, filled):
 
 
 @pytest.mark.parametrize(
-    "rest", ["compare/?window=24h", "inferences/?role=champion", "inferences/export.csv?role=shadow"]
+    "rest",
+    ["compare/?window=24h", "inferences/?role=champion", "inferences/export.csv?role=shadow"],
 )
 def test_the_old_addresses_redirect_to_the_new_ones(user_client, filled, rest):
     group, _, _ = filled
@@ -152,7 +161,12 @@ def test_team_read_isolation_hides_another_teams_group(client, settings, other_t
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("score_min=NaN", "score_min"), ("score_max=inf", "score_max"), ("q=a%00b", "q"), ("version=nan", "version")],
+    [
+        ("score_min=NaN", "score_min"),
+        ("score_max=inf", "score_max"),
+        ("q=a%00b", "q"),
+        ("version=nan", "version"),
+    ],
 )
 def test_inferences_api_refuses_non_finite_numbers_and_nul_bytes(user_client, filled, query, field):
     group, _, _ = filled
@@ -177,6 +191,7 @@ def test_inferences_api_with_a_read_key(client, filled):
         assert response.status_code == 403, slug
     _, predict_only = api_key_create(name="predictor", groups=[group], scopes=("predict",))
     response = client.get(
-        f"/api/v1/groups/{group.slug}/inferences", headers={"Authorization": f"Bearer {predict_only}"}
+        f"/api/v1/groups/{group.slug}/inferences",
+        headers={"Authorization": f"Bearer {predict_only}"},
     )
     assert response.status_code == 403

@@ -30,7 +30,11 @@ def filled(now):
 
 
 def _in_window(rows, version, now, days):
-    return [r for r in rows if r.model_version_id == version.pk and r.created_at >= now - timedelta(days=days)]
+    return [
+        r
+        for r in rows
+        if r.model_version_id == version.pk and r.created_at >= now - timedelta(days=days)
+    ]
 
 
 def test_sql_counts_and_means_equal_the_python_reference(filled, now):
@@ -49,7 +53,9 @@ def test_sql_counts_and_means_equal_the_python_reference(filled, now):
         assert t.fallbacks == sum(r.fallback for r in mine)
         # Latency percentiles come from 1% histogram buckets: within 1% of numpy's.
         for q, value in zip((50, 95, 99), t.latency, strict=True):
-            assert value == pytest.approx(np.percentile([r.latency_ms for r in mine], q), rel=LATENCY_REL)
+            assert value == pytest.approx(
+                np.percentile([r.latency_ms for r in mine], q), rel=LATENCY_REL
+            )
 
 
 def test_sql_confusion_counts_give_scikit_learns_metrics(filled, now):
@@ -63,11 +69,17 @@ def test_sql_confusion_counts_give_scikit_learns_metrics(filled, now):
         assert member.totals.labelled == len(labelled)
         m = member.metrics
         assert m["accuracy"].value == pytest.approx(skm.accuracy_score(y, predicted), abs=1e-9)
-        assert m["precision"].value == pytest.approx(skm.precision_score(y, predicted, zero_division=0), abs=1e-9)
-        assert m["recall"].value == pytest.approx(skm.recall_score(y, predicted, zero_division=0), abs=1e-9)
+        assert m["precision"].value == pytest.approx(
+            skm.precision_score(y, predicted, zero_division=0), abs=1e-9
+        )
+        assert m["recall"].value == pytest.approx(
+            skm.recall_score(y, predicted, zero_division=0), abs=1e-9
+        )
         assert m["f1"].value == pytest.approx(skm.f1_score(y, predicted, zero_division=0), abs=1e-9)
         assert m["auc"].value == pytest.approx(skm.roc_auc_score(y, scores), abs=1e-9)
-        assert m["log_loss"].value == pytest.approx(skm.log_loss(y, scores, labels=[0, 1]), abs=1e-9)
+        assert m["log_loss"].value == pytest.approx(
+            skm.log_loss(y, scores, labels=[0, 1]), abs=1e-9
+        )
         assert m["brier"].value == pytest.approx(skm.brier_score_loss(y, scores), abs=1e-9)
         assert m["accuracy"].interval.low < m["accuracy"].value < m["accuracy"].interval.high
 
@@ -94,7 +106,9 @@ def test_challenger_gets_a_delta_and_a_verdict_per_metric(filled, now):
 
 def test_a_clearly_better_challenger_is_called_better(now):
     group, versions = make_group(name="Clear Winner")
-    fill_rows(group, versions, n=3000, now=now, skill=(0.3, 3.0), shares=(0.5, 0.5), labelled_share=1.0)
+    fill_rows(
+        group, versions, n=3000, now=now, skill=(0.3, 3.0), shares=(0.5, 0.5), labelled_share=1.0
+    )
     result = comparison.group_comparison(group=group, window="all", now=now)
     verdict = result.challengers[0].metrics["auc"].verdict
     assert verdict.kind == "better"
@@ -147,7 +161,9 @@ def test_shadow_rows_pair_with_the_champions_for_paired_tests(now):
     from inference.serving import shadow_request_id
     from inference.tables import inference_log_model
 
-    group, (champion, shadow) = make_group(name="Shadowed", roles=(("champion", 100), ("shadow", 0)))
+    group, (champion, shadow) = make_group(
+        name="Shadowed", roles=(("champion", 100), ("shadow", 0))
+    )
     model = inference_log_model(group.table_name)
     rng = np.random.default_rng(11)
     rows, y, a, b = [], [], [], []
@@ -157,11 +173,32 @@ def test_shadow_rows_pair_with_the_champions_for_paired_tests(now):
         score_b = float(np.round(1 / (1 + np.exp(-(label * 2 - 1) * 1.6 - rng.normal(0, 1))), 3))
         request_id = uuid.uuid4()
         created = now - timedelta(minutes=i)
-        common = {"inputs": {"income": i}, "created_at": created, "outcome": label, "latency_ms": 1.0}
-        rows.append(model(request_id=request_id, model_version_id=champion.pk, role="champion",
-                          prediction=int(score_a >= 0.5), score=score_a, **common))
-        rows.append(model(request_id=shadow_request_id(request_id, shadow.pk), model_version_id=shadow.pk,
-                          role="shadow", prediction=int(score_b >= 0.5), score=score_b, **common))
+        common = {
+            "inputs": {"income": i},
+            "created_at": created,
+            "outcome": label,
+            "latency_ms": 1.0,
+        }
+        rows.append(
+            model(
+                request_id=request_id,
+                model_version_id=champion.pk,
+                role="champion",
+                prediction=int(score_a >= 0.5),
+                score=score_a,
+                **common,
+            )
+        )
+        rows.append(
+            model(
+                request_id=shadow_request_id(request_id, shadow.pk),
+                model_version_id=shadow.pk,
+                role="shadow",
+                prediction=int(score_b >= 0.5),
+                score=score_b,
+                **common,
+            )
+        )
         y.append(label)
         a.append(score_a)
         b.append(score_b)
@@ -188,8 +225,13 @@ def test_auc_series_per_day_equals_scikit_learn_on_that_days_rows(filled, now):
     checked = 0
     for dataset, version in zip(chart["datasets"], versions, strict=True):
         for label, value in zip(chart["labels"], dataset["data"], strict=True):
-            day = [r for r in rows if r.model_version_id == version.pk and r.outcome is not None
-                   and r.created_at.astimezone(UTC).strftime("%b %d") == label]
+            day = [
+                r
+                for r in rows
+                if r.model_version_id == version.pk
+                and r.outcome is not None
+                and r.created_at.astimezone(UTC).strftime("%b %d") == label
+            ]
             if len({r.outcome for r in day}) == 2:
                 expected = skm.roc_auc_score([r.outcome for r in day], [r.score for r in day])
                 assert value == pytest.approx(expected, abs=1e-6)

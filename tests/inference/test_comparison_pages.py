@@ -30,14 +30,18 @@ def test_compare_page_shows_both_members_with_numbers_and_verdicts(user_client, 
     assert "Promote to Champion" in html
     assert "DeLong" in html and "Welch" in html and "z-test" in html
     # Polls every 10 s, skipped by hub/static/hub/ui.js while hidden or a <details> is open.
-    assert 'hx-trigger="every 10s" data-poll-when-visible data-poll-pause-while="details[open]"' in html
+    assert (
+        'hx-trigger="every 10s" data-poll-when-visible data-poll-pause-while="details[open]"'
+        in html
+    )
     assert 'data-chart="series-requests"' in html
 
 
 def test_htmx_refresh_returns_only_the_panel(user_client, filled):
     group, _ = filled
     response = user_client.get(
-        reverse("inference:group_compare", args=[group.slug]) + "?window=24h", HTTP_HX_REQUEST="true"
+        reverse("inference:group_compare", args=[group.slug]) + "?window=24h",
+        HTTP_HX_REQUEST="true",
     )
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="compare-panel" data-window="24h"')
@@ -51,7 +55,12 @@ def test_promote_form_posts_to_the_groups_view_and_comes_back(user_client, fille
     assert f'action="{reverse("groups:group_promote", args=[group.slug])}"' in html
     response = user_client.post(
         reverse("groups:group_promote", args=[group.slug]),
-        {"model_version": versions[1].pk, "next": compare_url + "?window=7d", "confirm": "1", "reason": "better AUC"},
+        {
+            "model_version": versions[1].pk,
+            "next": compare_url + "?window=7d",
+            "confirm": "1",
+            "reason": "better AUC",
+        },
     )
     assert response.status_code == 302 and response["Location"].startswith(compare_url)
     html = user_client.get(compare_url).content.decode()
@@ -121,17 +130,23 @@ def test_comparison_api_respects_api_key_scope(client, filled):
     group, _ = filled
     other, _ = make_group(name="Other Group")
     _, scoped = api_key_create(name="reader", groups=[other], scopes=("read",))
-    response = client.get(f"/api/v1/groups/{group.slug}/comparison", HTTP_AUTHORIZATION=f"Bearer {scoped}")
+    response = client.get(
+        f"/api/v1/groups/{group.slug}/comparison", HTTP_AUTHORIZATION=f"Bearer {scoped}"
+    )
     assert response.status_code == 403
     _, allowed = api_key_create(name="all", all_groups=True, scopes=("read",))
-    response = client.get(f"/api/v1/groups/{group.slug}/comparison", HTTP_AUTHORIZATION=f"Bearer {allowed}")
+    response = client.get(
+        f"/api/v1/groups/{group.slug}/comparison", HTTP_AUTHORIZATION=f"Bearer {allowed}"
+    )
     assert response.status_code == 200
     assert client.get(f"/api/v1/groups/{group.slug}/comparison").status_code in (401, 403)
 
 
 def test_live_fragment_shows_the_version_in_its_groups(user_client, filled):
     group, versions = filled
-    html = user_client.get(reverse("inference:version_live", args=[versions[1].pk])).content.decode()
+    html = user_client.get(
+        reverse("inference:version_live", args=[versions[1].pk])
+    ).content.decode()
     assert f'data-group="{group.slug}"' in html
     assert "AUC-ROC" in html and "Accuracy" in html
     assert "<html" not in html
@@ -164,12 +179,17 @@ def test_live_numbers_are_computed_once_per_polling_interval(filled):
     group, versions = filled
     first = comparison.group_comparison(group=group, window="all")
     fill_rows(group, versions, n=10, seed=77)
-    assert comparison.group_comparison(group=group, window="all").total_requests == first.total_requests
+    assert (
+        comparison.group_comparison(group=group, window="all").total_requests
+        == first.total_requests
+    )
     fresh = comparison.group_comparison(group=group, window="all", use_cache=False)
     assert fresh.total_requests == first.total_requests + 10
 
 
-def test_the_promote_button_is_absent_for_a_viewer_and_present_for_an_operator(client, viewer, operator, filled):
+def test_the_promote_button_is_absent_for_a_viewer_and_present_for_an_operator(
+    client, viewer, operator, filled
+):
     group, _ = filled
     url = f"/groups/{group.slug}/compare/"
     client.force_login(viewer)

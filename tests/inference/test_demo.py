@@ -16,8 +16,6 @@ from registry.demo import CREDIT_FEATURES, demo_models_seed
 pytestmark = pytest.mark.django_db
 
 
-
-
 def test_demo_traffic_fills_the_live_group_through_the_serving_path(user):
     versions = demo_models_seed(owner=user)
 

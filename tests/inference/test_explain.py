@@ -209,7 +209,9 @@ _row = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=st.lists(_row, min_size=1, max_size=5))
 def test_base_value_plus_values_equals_model_output_for_any_rows(rows):
     frame = pd.DataFrame(rows)[FEATURES]
@@ -265,7 +267,9 @@ def test_multiclass_models_explain_the_predicted_class(model, units):
     labels = list(model.predict(pd.DataFrame(rows)))
     explanations = explain.explanation_for(version, FittedPredictor(model), rows, labels=labels)
     frame = pd.DataFrame(rows)
-    outputs = model.predict_proba(frame) if units == "probability" else model.decision_function(frame)
+    outputs = (
+        model.predict_proba(frame) if units == "probability" else model.decision_function(frame)
+    )
     for e, label, output in zip(explanations, labels, outputs, strict=True):
         assert e.units == units
         assert abs(_total(e) - output[list(model.classes_).index(label)]) < 1e-6

@@ -15,8 +15,6 @@ from tests.inference.serving_factories import (
 pytestmark = pytest.mark.django_db
 
 
-
-
 def _predict(client, setup, count: int = 1) -> list[str]:
     instances = [{"inputs": r} for r in credit_rows(count)]
     results = post(client, setup.predict_url, {"instances": instances}, setup.key).json()["results"]
@@ -47,11 +45,13 @@ def test_a_batch_records_known_ids_and_reports_unknown_ones_per_item(client):
     response = post(
         client,
         setup.feedback_url,
-        {"items": [
-            {"request_id": first, "outcome": 0},
-            {"request_id": stranger, "outcome": 1},
-            {"request_id": second, "outcome": True},
-        ]},
+        {
+            "items": [
+                {"request_id": first, "outcome": 0},
+                {"request_id": stranger, "outcome": 1},
+                {"request_id": second, "outcome": True},
+            ]
+        },
         setup.key,
     )
 
@@ -67,7 +67,9 @@ def test_a_batch_records_known_ids_and_reports_unknown_ones_per_item(client):
 
 def test_feedback_for_an_unknown_request_id_alone_is_404(client):
     setup = serving_group()
-    response = post(client, setup.feedback_url, {"request_id": str(uuid.uuid4()), "outcome": 1}, setup.key)
+    response = post(
+        client, setup.feedback_url, {"request_id": str(uuid.uuid4()), "outcome": 1}, setup.key
+    )
     assert response.status_code == 404
     assert "request_id" in response.json()["errors"]
 
@@ -78,7 +80,12 @@ def test_an_invalid_outcome_is_400_and_nothing_changes(client):
     response = post(
         client,
         setup.feedback_url,
-        {"items": [{"request_id": first, "outcome": 1}, {"request_id": second, "outcome": "maybe"}]},
+        {
+            "items": [
+                {"request_id": first, "outcome": 1},
+                {"request_id": second, "outcome": "maybe"},
+            ]
+        },
         setup.key,
     )
     assert response.status_code == 400
@@ -109,7 +116,9 @@ def test_feedback_is_authenticated_and_scoped_like_predictions(client):
     other_group = serving_group(name="Other Scoring")
     _, other = api_key_create(name="elsewhere", groups=[other_group.group])
     assert post(client, setup.feedback_url, body, other).status_code == 403
-    assert post(client, "/api/v1/groups/nope/feedback", body, other).status_code == 403  # before any 404
+    assert (
+        post(client, "/api/v1/groups/nope/feedback", body, other).status_code == 403
+    )  # before any 404
     _, reader = api_key_create(name="reader", groups=[setup.group], scopes=("read",))
     assert post(client, setup.feedback_url, body, reader).status_code == 403  # needs `predict`
     _, everything = api_key_create(name="everything", all_groups=True)

@@ -60,7 +60,11 @@ def test_without_roll_ups_the_whole_window_is_read_raw():
 
 def test_clean_rolled_hours_come_from_roll_ups_and_the_edges_raw():
     split = window_split(_at(30), _at(10 * 60 + 5), _at(8 * 60), [_at(3 * 60)])
-    assert (split.rolled_from, split.rolled_to, split.skipped) == (_at(60), _at(8 * 60), (_at(180),))
+    assert (split.rolled_from, split.rolled_to, split.skipped) == (
+        _at(60),
+        _at(8 * 60),
+        (_at(180),),
+    )
     assert split.raw == (
         Span(_at(30), _at(60)),
         Span(_at(180), _at(240)),
@@ -77,7 +81,12 @@ def test_hours_are_utc_hours_whatever_the_zone():
 
 
 def test_consecutive_hours_join_into_one_span_and_chunks_cover_a_range():
-    assert hour_spans([_at(120), _at(60), _at(240)]) == [Span(_at(60), _at(180)), Span(_at(240), _at(300))]
+    assert hour_spans([_at(120), _at(60), _at(240)]) == [
+        Span(_at(60), _at(180)),
+        Span(_at(240), _at(300)),
+    ]
     assert chunked(_at(0), _at(150), timedelta(hours=1)) == [
-        Span(_at(0), _at(60)), Span(_at(60), _at(120)), Span(_at(120), _at(150))
+        Span(_at(0), _at(60)),
+        Span(_at(60), _at(120)),
+        Span(_at(120), _at(150)),
     ]

@@ -23,10 +23,18 @@ def test_compare_promote_and_explain_in_the_browser(browser_page, live_server):
     page.goto(f"/inference/groups/{group.slug}/compare/")
     for version in (champion, challenger):
         card = page.locator(f'[data-member="{version.pk}"]')
-        expect(card.locator('[data-metric="auc"] .kpi-value')).to_have_text(re.compile(r"^0\.\d{3}$"))
-        expect(card.locator('[data-metric="accuracy"] .kpi-value')).to_have_text(re.compile(r"^\d+\.\d%$"))
-    expect(page.locator(f'[data-member="{challenger.pk}"] [data-metric="auc"] .kpi-detail')).to_contain_text("95% CI")
-    expect(page.locator('canvas[data-chart="series-requests"]')).to_have_attribute("data-rendered", "true")
+        expect(card.locator('[data-metric="auc"] .kpi-value')).to_have_text(
+            re.compile(r"^0\.\d{3}$")
+        )
+        expect(card.locator('[data-metric="accuracy"] .kpi-value')).to_have_text(
+            re.compile(r"^\d+\.\d%$")
+        )
+    expect(
+        page.locator(f'[data-member="{challenger.pk}"] [data-metric="auc"] .kpi-detail')
+    ).to_contain_text("95% CI")
+    expect(page.locator('canvas[data-chart="series-requests"]')).to_have_attribute(
+        "data-rendered", "true"
+    )
     screenshot(page, "inference-compare")
 
     page.click('a[data-window-link="24h"]')
@@ -42,8 +50,12 @@ def test_compare_promote_and_explain_in_the_browser(browser_page, live_server):
     promote.locator('input[name="reason"]').fill("higher AUC on live traffic")
     promote.locator('button[type="submit"]').click()
 
-    expect(page.locator(f'[data-member="{challenger.pk}"]')).to_have_attribute("data-role", "champion")
-    expect(page.locator(f'[data-member="{champion.pk}"]')).to_have_attribute("data-role", "challenger")
+    expect(page.locator(f'[data-member="{challenger.pk}"]')).to_have_attribute(
+        "data-role", "champion"
+    )
+    expect(page.locator(f'[data-member="{champion.pk}"]')).to_have_attribute(
+        "data-role", "challenger"
+    )
     expect(page.locator("#latest-change")).to_contain_text("higher AUC on live traffic")
     expect(page).to_have_url(re.compile(r"/compare/\?window=24h"))
     screenshot(page, "inference-compare-promoted")

@@ -47,19 +47,21 @@ def _log_rows(group, versions, rng, count, *, newest, span):
     for _ in range(count):
         i = int(rng.integers(len(versions)))
         created = newest - span * float(rng.random())
-        rows.append(model(
-            request_id=uuid.uuid4(),
-            model_version_id=versions[i].pk,
-            role=ROLES[i][0],
-            inputs={"income": int(rng.integers(1000))},
-            prediction=[0, 1, 1, True, "0", "maybe", None][int(rng.integers(7))],
-            score=None if rng.random() < 0.1 else float(np.round(rng.random(), 3)),
-            latency_ms=0.0 if rng.random() < 0.05 else float(np.round(rng.gamma(2.0, 3.0), 3)),
-            fallback=bool(rng.random() < 0.1),
-            error="timeout" if rng.random() < 0.05 else "",
-            created_at=created,
-            outcome=None if rng.random() < 0.6 else int(rng.random() < 0.4),
-        ))
+        rows.append(
+            model(
+                request_id=uuid.uuid4(),
+                model_version_id=versions[i].pk,
+                role=ROLES[i][0],
+                inputs={"income": int(rng.integers(1000))},
+                prediction=[0, 1, 1, True, "0", "maybe", None][int(rng.integers(7))],
+                score=None if rng.random() < 0.1 else float(np.round(rng.random(), 3)),
+                latency_ms=0.0 if rng.random() < 0.05 else float(np.round(rng.gamma(2.0, 3.0), 3)),
+                fallback=bool(rng.random() < 0.1),
+                error="timeout" if rng.random() < 0.05 else "",
+                created_at=created,
+                outcome=None if rng.random() < 0.6 else int(rng.random() < 0.4),
+            )
+        )
     model.objects.bulk_create(rows)
     return rows
 
@@ -69,11 +71,22 @@ def _assert_same_numbers(rolled, raw):
     assert totals.keys() == raw_totals.keys()
     for version_id, total in totals.items():
         expected = raw_totals[version_id]
-        for name in ("requests", "served", "scored", "positives", "fallbacks", "errors", "labelled", "confusion"):
+        for name in (
+            "requests",
+            "served",
+            "scored",
+            "positives",
+            "fallbacks",
+            "errors",
+            "labelled",
+            "confusion",
+        ):
             assert getattr(total, name) == getattr(expected, name), name
         for name in ("mean_score", "score_variance"):  # None with too few scores
             value, wanted = getattr(total, name), getattr(expected, name)
-            assert value == (wanted if wanted is None else pytest.approx(wanted, rel=1e-9, abs=1e-12)), name
+            assert value == (
+                wanted if wanted is None else pytest.approx(wanted, rel=1e-9, abs=1e-12)
+            ), name
         assert total.latency == expected.latency  # the same histograms, bucketed by the same SQL
     assert buckets.keys() == raw_buckets.keys()
     for key, bucket in buckets.items():
@@ -95,7 +108,9 @@ def _both_ways(group, since, until, kind):
 )
 @given(
     seed=st.integers(min_value=0, max_value=2**31),
-    steps=st.lists(st.sampled_from(["refresh", "refresh_now", "feedback", "backdated", "recent"]), max_size=7),
+    steps=st.lists(
+        st.sampled_from(["refresh", "refresh_now", "feedback", "backdated", "recent"]), max_size=7
+    ),
 )
 def test_totals_from_roll_ups_equal_the_raw_log_after_any_history(seed, steps):
     rng = np.random.default_rng(seed)
@@ -117,7 +132,9 @@ def test_totals_from_roll_ups_equal_the_raw_log_after_any_history(seed, steps):
                 items=[FeedbackItem(served[i].request_id, int(rng.random() < 0.5)) for i in chosen],
             )
         elif step == "backdated":  # a replay: rows logged into old hours, then marked
-            new = _log_rows(group, versions, rng, 10, newest=now - timedelta(hours=1), span=timedelta(days=2))
+            new = _log_rows(
+                group, versions, rng, 10, newest=now - timedelta(hours=1), span=timedelta(days=2)
+            )
             rollup_mark_written(group.pk, [r.created_at for r in new])
             rows += new
         else:  # requests logged just now: within the grace, no mark needed
@@ -144,43 +161,71 @@ def test_the_comparison_takes_rolled_up_hours_from_the_roll_ups(now):
 
 def test_feedback_on_a_rolled_up_hour_marks_it_dirty_and_moves_the_comparison():
     group, versions = make_group(name="Late Outcomes")
-    rows = fill_rows(group, versions, n=200, now=timezone.now() - timedelta(hours=3),
-                     span=timedelta(hours=20), labelled_share=0.0)
+    rows = fill_rows(
+        group,
+        versions,
+        n=200,
+        now=timezone.now() - timedelta(hours=3),
+        span=timedelta(hours=20),
+        labelled_share=0.0,
+    )
     rollup_refresh(group=group)
     target = rows[0]
 
     def labelled() -> int:
         result = comparison.group_comparison(group=group, window="7d", use_cache=False)
-        return next(m for m in result.members if m.version_id == target.model_version_id).totals.labelled
+        return next(
+            m for m in result.members if m.version_id == target.model_version_id
+        ).totals.labelled
 
     assert labelled() == 0
 
     feedback_record(group=group, items=[FeedbackItem(target.request_id, 1)])
 
     hour = floor_hour(target.created_at)
-    assert list(RollupDirtyHour.objects.filter(group=group).values_list("hour", flat=True)) == [hour]
+    assert list(RollupDirtyHour.objects.filter(group=group).values_list("hour", flat=True)) == [
+        hour
+    ]
     assert labelled() == 1  # read raw until the next refresh
     result = rollup_refresh(group=group)
     assert result.dirty_hours == 1
     assert not RollupDirtyHour.objects.filter(group=group).exists()
-    assert HourlyRollup.objects.get(group=group, hour=hour, model_version_id=target.model_version_id,
-                                    outcome=1).requests == 1
+    assert (
+        HourlyRollup.objects.get(
+            group=group, hour=hour, model_version_id=target.model_version_id, outcome=1
+        ).requests
+        == 1
+    )
     assert labelled() == 1
 
 
 def test_feedback_marks_the_hour_of_the_shadows_row_too():
-    group, (champion, shadow) = make_group(name="Shadow Hours", roles=(("champion", 100), ("shadow", 0)))
+    group, (champion, shadow) = make_group(
+        name="Shadow Hours", roles=(("champion", 100), ("shadow", 0))
+    )
     model = inference_log_model(group.table_name)
     hour = floor_hour(timezone.now()) - 5 * HOUR
     request_id = uuid.uuid4()
     common = {"inputs": {}, "prediction": 1, "score": 0.8, "latency_ms": 3.0}
-    model.objects.bulk_create([
-        model(request_id=request_id, model_version_id=champion.pk, role="champion",
-              created_at=hour - timedelta(milliseconds=5), **common),
-        # the shadow answered a few milliseconds later, in the next hour
-        model(request_id=shadow_request_id(request_id, shadow.pk), model_version_id=shadow.pk,
-              role="shadow", created_at=hour + timedelta(milliseconds=5), **common),
-    ])
+    model.objects.bulk_create(
+        [
+            model(
+                request_id=request_id,
+                model_version_id=champion.pk,
+                role="champion",
+                created_at=hour - timedelta(milliseconds=5),
+                **common,
+            ),
+            # the shadow answered a few milliseconds later, in the next hour
+            model(
+                request_id=shadow_request_id(request_id, shadow.pk),
+                model_version_id=shadow.pk,
+                role="shadow",
+                created_at=hour + timedelta(milliseconds=5),
+                **common,
+            ),
+        ]
+    )
     rollup_refresh(group=group)
 
     feedback_record(group=group, items=[FeedbackItem(request_id, 0)])
@@ -195,10 +240,14 @@ def test_backdated_rows_count_once_their_hours_are_marked(now):
     group, versions = make_group(name="Replayed")
     fill_rows(group, versions, n=100, now=now - timedelta(hours=2), span=timedelta(hours=10))
     rollup_refresh(group=group)
-    backdated = fill_rows(group, versions, n=20, seed=5, now=now - timedelta(hours=2), span=timedelta(hours=10))
+    backdated = fill_rows(
+        group, versions, n=20, seed=5, now=now - timedelta(hours=2), span=timedelta(hours=10)
+    )
 
     def total() -> int:
-        return comparison.group_comparison(group=group, window="24h", use_cache=False).total_requests
+        return comparison.group_comparison(
+            group=group, window="24h", use_cache=False
+        ).total_requests
 
     assert total() == 100  # the writer must mark them: the roll-ups cannot know
 
@@ -227,8 +276,16 @@ def test_an_hour_is_rolled_up_only_once_the_grace_after_it_has_passed():
     hour = floor_hour(timezone.now()) - 3 * HOUR
 
     def log(created_at):
-        model.objects.create(request_id=uuid.uuid4(), model_version_id=versions[0].pk, role="champion",
-                             inputs={}, prediction=1, score=0.5, latency_ms=1.0, created_at=created_at)
+        model.objects.create(
+            request_id=uuid.uuid4(),
+            model_version_id=versions[0].pk,
+            role="champion",
+            inputs={},
+            prediction=1,
+            score=0.5,
+            latency_ms=1.0,
+            created_at=created_at,
+        )
 
     log(hour + timedelta(minutes=30))
     # A minute after the hour, a request that took its time just before it may still be
@@ -243,12 +300,23 @@ def _rollups(group):
     rows = HourlyRollup.objects.filter(group=group).values(
         "hour", "model_version_id", "prediction", "outcome", *aggregates.ADDITIVE
     )
-    return sorted(rows, key=lambda r: (r["hour"], r["model_version_id"], json.dumps(r["prediction"]),
-                                       json.dumps(r["outcome"])))
+    return sorted(
+        rows,
+        key=lambda r: (
+            r["hour"],
+            r["model_version_id"],
+            json.dumps(r["prediction"]),
+            json.dumps(r["outcome"]),
+        ),
+    )
 
 
 def _histograms(group):
-    return sorted(HourlyLatency.objects.filter(group=group).values_list("hour", "model_version_id", "histogram"))
+    return sorted(
+        HourlyLatency.objects.filter(group=group).values_list(
+            "hour", "model_version_id", "histogram"
+        )
+    )
 
 
 def test_refreshing_again_or_from_scratch_writes_the_same_roll_ups(now):
@@ -269,7 +337,9 @@ def test_refreshing_again_or_from_scratch_writes_the_same_roll_ups(now):
     assert len(rebuilt) == len(rolled)
     for a, b in zip(rebuilt, rolled, strict=True):
         sums = ("score_sum", "score_squares")  # added up in another order: equal up to rounding
-        assert {k: v for k, v in a.items() if k not in sums} == {k: v for k, v in b.items() if k not in sums}
+        assert {k: v for k, v in a.items() if k not in sums} == {
+            k: v for k, v in b.items() if k not in sums
+        }
         assert [a[k] for k in sums] == pytest.approx([b[k] for k in sums], rel=1e-12)
 
 
@@ -296,7 +366,9 @@ def test_deleting_a_group_deletes_its_roll_ups(now):
     assert not RollupDirtyHour.objects.filter(group_id=group.pk).exists()
 
 
-def test_the_admin_delete_confirmation_does_not_list_roll_ups_and_deleting_removes_them(staff_client, now):
+def test_the_admin_delete_confirmation_does_not_list_roll_ups_and_deleting_removes_them(
+    staff_client, now
+):
     group, versions = make_group(name="Long Lived")
     fill_rows(group, versions, n=200, now=now, span=timedelta(days=3))
     rollup_refresh(group=group, now=now)
@@ -306,7 +378,9 @@ def test_the_admin_delete_confirmation_does_not_list_roll_ups_and_deleting_remov
     assert page.status_code == 200
     assert "Hourly" not in page.content.decode()  # a year of hours would be 100,000 lines
 
-    response = staff_client.post(reverse("admin:groups_modelgroup_delete", args=[group.pk]), {"post": "yes"})
+    response = staff_client.post(
+        reverse("admin:groups_modelgroup_delete", args=[group.pk]), {"post": "yes"}
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     assert not HourlyRollup.objects.filter(group_id=group.pk).exists()
     assert not HourlyLatency.objects.filter(group_id=group.pk).exists()
@@ -317,13 +391,23 @@ def test_sql_puts_each_latency_in_the_bucket_python_computes():
     group, versions = make_group(name="Buckets")
     model = inference_log_model(group.table_name)
     latencies = [0.0, 0.001, 0.37, 1.0, 1.5, 9.99, 10.0, 250.0, 12345.678]
-    model.objects.bulk_create([
-        model(request_id=uuid.uuid4(), model_version_id=versions[0].pk, role="champion", inputs={},
-              latency_ms=value, created_at=timezone.now() - timedelta(minutes=i))
-        for i, value in enumerate(latencies)
-    ])
+    model.objects.bulk_create(
+        [
+            model(
+                request_id=uuid.uuid4(),
+                model_version_id=versions[0].pk,
+                role="champion",
+                inputs={},
+                latency_ms=value,
+                created_at=timezone.now() - timedelta(minutes=i),
+            )
+            for i, value in enumerate(latencies)
+        ]
+    )
     rows = model.objects.annotate(b=aggregates.latency_bucket()).values_list("latency_ms", "b")
-    assert {v: latency_sketch.bucket_key(b) for v, b in rows} == {v: latency_sketch.bucket_of(v) for v in latencies}
+    assert {v: latency_sketch.bucket_key(b) for v, b in rows} == {
+        v: latency_sketch.bucket_of(v) for v in latencies
+    }
 
 
 def test_the_raw_part_of_a_rolled_up_window_is_only_its_edges():
@@ -349,7 +433,9 @@ def test_beat_rolls_up_every_minute():
 @pytest.mark.django_db(transaction=True)
 def test_the_beat_task_rolls_up_every_group_on_a_real_worker(celery_worker):
     group, versions = make_group(name="Worker Rolled")
-    fill_rows(group, versions, n=60, now=timezone.now() - timedelta(hours=2), span=timedelta(hours=6))
+    fill_rows(
+        group, versions, n=60, now=timezone.now() - timedelta(hours=2), span=timedelta(hours=6)
+    )
 
     rollups_refresh.delay()
 
@@ -374,7 +460,9 @@ def test_ops_see_each_groups_roll_up_state_and_can_have_it_rebuilt(staff_client,
     assert "Ops Rolled" in page and "Dirty hours" in page
 
     state = RollupState.objects.get(group=group)
-    response = staff_client.post(url, {"action": "rebuild", "_selected_action": [state.pk]}, follow=True)
+    response = staff_client.post(
+        url, {"action": "rebuild", "_selected_action": [state.pk]}, follow=True
+    )
 
     assert "beat builds them again" in response.content.decode()
     assert not RollupState.objects.filter(group=group).exists()
@@ -390,12 +478,23 @@ def test_a_prediction_served_with_a_past_time_counts_in_an_hour_already_rolled_u
     setup = serving_group()
     past = timezone.now() - timedelta(hours=5)
     rows = credit_rows(6)
-    predict_batch(slug=setup.group.slug, instances=[PredictRequest(inputs=r, logged_at=past) for r in rows[:3]])
+    predict_batch(
+        slug=setup.group.slug,
+        instances=[PredictRequest(inputs=r, logged_at=past) for r in rows[:3]],
+    )
     rollup_refresh(group=setup.group)
     assert not RollupDirtyHour.objects.filter(group=setup.group).exists()
 
     # The demo's replay: serving marks the rolled-up hour it writes into.
-    predict_batch(slug=setup.group.slug, instances=[PredictRequest(inputs=r, logged_at=past) for r in rows[3:]])
+    predict_batch(
+        slug=setup.group.slug,
+        instances=[PredictRequest(inputs=r, logged_at=past) for r in rows[3:]],
+    )
 
-    assert list(RollupDirtyHour.objects.filter(group=setup.group).values_list("hour", flat=True)) == [floor_hour(past)]
-    assert comparison.group_comparison(group=setup.group, window="24h", use_cache=False).total_requests == 6
+    assert list(
+        RollupDirtyHour.objects.filter(group=setup.group).values_list("hour", flat=True)
+    ) == [floor_hour(past)]
+    assert (
+        comparison.group_comparison(group=setup.group, window="24h", use_cache=False).total_requests
+        == 6
+    )

@@ -30,8 +30,6 @@ from tests.registry.factories import RegisteredModelFactory, minimal_metadata
 pytestmark = pytest.mark.django_db
 
 
-
-
 @pytest.fixture
 def setup():
     return serving_group()
@@ -44,20 +42,31 @@ def row():
 
 def _model_output(version, inputs: dict) -> float:
     """The model's output in the explainer's units: log-odds for both demo kinds."""
-    return float(artifact_load(version).decision_function(pd.DataFrame([inputs])[CREDIT_FEATURES])[0])
+    return float(
+        artifact_load(version).decision_function(pd.DataFrame([inputs])[CREDIT_FEATURES])[0]
+    )
 
 
 # --- the answer and its log row --------------------------------------------------------------
 
 
 def test_prediction_answers_every_field_and_logs_one_row_with_the_same_values(client, setup, row):
-    response = post(client, setup.predict_url, {"inputs": row, "routing_key": "applicant-1"}, setup.key)
+    response = post(
+        client, setup.predict_url, {"inputs": row, "routing_key": "applicant-1"}, setup.key
+    )
 
     assert response.status_code == 200, response.json()
     body = response.json()
     assert set(body) >= {
-        "request_id", "group", "model", "role", "prediction", "score",
-        "explanation", "base_value", "latency_ms",
+        "request_id",
+        "group",
+        "model",
+        "role",
+        "prediction",
+        "score",
+        "explanation",
+        "base_value",
+        "latency_ms",
     }
     assert body["group"] == setup.group.slug
     assert body["model"]["name"] == setup.champion.model.name
@@ -232,7 +241,9 @@ def test_missing_unknown_and_mistyped_features_are_each_named_in_a_400(client, s
 def test_one_bad_instance_refuses_the_whole_batch_naming_it(client, setup):
     rows = credit_rows(3)
     rows[1] = {**rows[1], "age": "forty"}
-    response = post(client, setup.predict_url, {"instances": [{"inputs": r} for r in rows]}, setup.key)
+    response = post(
+        client, setup.predict_url, {"instances": [{"inputs": r} for r in rows]}, setup.key
+    )
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["instances[1].inputs.age"]
     assert log_rows(setup.group) == []
@@ -240,7 +251,9 @@ def test_one_bad_instance_refuses_the_whole_batch_naming_it(client, setup):
 
 def test_a_body_that_is_not_json_is_400(client, setup):
     response = client.post(
-        setup.predict_url, data="{not json", content_type="application/json",
+        setup.predict_url,
+        data="{not json",
+        content_type="application/json",
         headers={"Authorization": f"Bearer {setup.key}"},
     )
     assert response.status_code == 400
@@ -249,7 +262,9 @@ def test_a_body_that_is_not_json_is_400(client, setup):
 
 
 def test_a_malformed_body_is_400_naming_the_field(client, setup, row):
-    response = post(client, setup.predict_url, {"inputs": row, "request_id": "not-a-uuid"}, setup.key)
+    response = post(
+        client, setup.predict_url, {"inputs": row, "request_id": "not-a-uuid"}, setup.key
+    )
     assert response.status_code == 400
     assert "request_id" in response.json()["errors"]
     response = post(client, setup.predict_url, {"routing_key": "a"}, setup.key)
@@ -298,7 +313,9 @@ def test_a_retry_after_a_promotion_still_returns_what_was_answered(
         group_promote(group=setup.group, model_version=setup.challenger, actor=None)
 
     assert post(client, setup.predict_url, body, setup.key).json() == first
-    fresh = post(client, setup.predict_url, {**body, "request_id": str(uuid.uuid4())}, setup.key).json()
+    fresh = post(
+        client, setup.predict_url, {**body, "request_id": str(uuid.uuid4())}, setup.key
+    ).json()
     assert fresh["model"]["id"] == setup.challenger.pk
     assert len(log_rows(setup.group)) == 2
 
@@ -306,7 +323,12 @@ def test_a_retry_after_a_promotion_still_returns_what_was_answered(
 def test_a_batch_repeating_a_request_id_is_400(client, setup):
     rid = str(uuid.uuid4())
     rows = credit_rows(2)
-    body = {"instances": [{"inputs": rows[0], "request_id": rid}, {"inputs": rows[1], "request_id": rid}]}
+    body = {
+        "instances": [
+            {"inputs": rows[0], "request_id": rid},
+            {"inputs": rows[1], "request_id": rid},
+        ]
+    }
     response = post(client, setup.predict_url, body, setup.key)
     assert response.status_code == 400
     assert "instances[1].request_id" in response.json()["errors"]
@@ -322,7 +344,9 @@ def test_shadows_are_logged_with_role_shadow_and_never_returned(client, row):
     [shadow] = [r for r in rows if r["role"] == "shadow"]
     assert shadow["model_version_id"] == setup.shadow.pk
     assert shadow["inputs"] == row
-    assert shadow["request_id"] == serving.shadow_request_id(uuid.UUID(body["request_id"]), setup.shadow.pk)
+    assert shadow["request_id"] == serving.shadow_request_id(
+        uuid.UUID(body["request_id"]), setup.shadow.pk
+    )
     assert set(shadow["explanation"]) == set(CREDIT_FEATURES)
 
 
@@ -359,7 +383,9 @@ def test_a_routing_override_forces_one_version(client, setup, settings):
 
 def test_the_same_routing_key_always_meets_the_same_model(client, setup):
     answers = [
-        post(client, setup.predict_url, {"inputs": r, "routing_key": "applicant-42"}, setup.key).json()
+        post(
+            client, setup.predict_url, {"inputs": r, "routing_key": "applicant-42"}, setup.key
+        ).json()
         for r in credit_rows(10)
     ]
     assert len({a["model"]["id"] for a in answers}) == 1
@@ -371,7 +397,9 @@ def test_after_a_promotion_every_call_goes_to_the_new_champion(
     with django_capture_on_commit_callbacks(execute=True):
         group_promote(group=setup.group, model_version=setup.challenger, actor=None)
     for n, inputs in enumerate(credit_rows(10)):
-        body = post(client, setup.predict_url, {"inputs": inputs, "routing_key": f"k{n}"}, setup.key).json()
+        body = post(
+            client, setup.predict_url, {"inputs": inputs, "routing_key": f"k{n}"}, setup.key
+        ).json()
         assert (body["model"]["id"], body["role"]) == (setup.challenger.pk, "champion")
 
 
@@ -460,7 +488,10 @@ def test_an_external_llm_version_answers_without_shap_values_and_says_so(
     fake_provider_server.text_answers = ['{"label": 1, "score": 0.8}']
 
     response = post(
-        client, f"/api/v1/groups/{group.slug}/predict", {"inputs": {"income": 1, "debt_ratio": 0.5}}, key
+        client,
+        f"/api/v1/groups/{group.slug}/predict",
+        {"inputs": {"income": 1, "debt_ratio": 0.5}},
+        key,
     )
 
     assert response.status_code == 200, response.json()
@@ -472,7 +503,9 @@ def test_an_external_llm_version_answers_without_shap_values_and_says_so(
     assert logged["explanation"] is None
 
 
-def test_a_retry_racing_the_first_attempt_answers_with_the_row_that_won(client, setup, row, monkeypatch):
+def test_a_retry_racing_the_first_attempt_answers_with_the_row_that_won(
+    client, setup, row, monkeypatch
+):
     body = {"inputs": row, "request_id": str(uuid.uuid4()), "routing_key": "applicant-7"}
     first = post(client, setup.predict_url, body, setup.key).json()
     real = serving._logged_answers
@@ -501,7 +534,10 @@ def test_a_full_batch_at_the_limit_is_answered_and_logged(client, setup, setting
     assert response.status_code == 200
     results = response.json()["results"]
     assert len(results) == len(log_rows(setup.group)) == 1000
-    shares = {v: sum(r["model"]["id"] == v for r in results) / 1000 for v in (setup.champion.pk, setup.challenger.pk)}
+    shares = {
+        v: sum(r["model"]["id"] == v for r in results) / 1000
+        for v in (setup.champion.pk, setup.challenger.pk)
+    }
     assert 0.85 < shares[setup.champion.pk] < 0.95
 
 

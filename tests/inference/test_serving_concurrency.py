@@ -94,7 +94,9 @@ def test_a_promotion_under_eight_clients_fails_no_request_and_every_row_matches_
 
     old = {(setup.champion.pk, "champion"), (setup.challenger.pk, "challenger")}
     new = {(setup.challenger.pk, "champion")}
-    logged = {str(r["request_id"]): (r["model_version_id"], r["role"]) for r in log_rows(setup.group)}
+    logged = {
+        str(r["request_id"]): (r["model_version_id"], r["role"]) for r in log_rows(setup.group)
+    }
     assert len(logged) == len(calls)
     before = after = 0
     for call in calls:

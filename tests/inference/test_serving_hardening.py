@@ -68,10 +68,17 @@ def _chat_requests(server) -> list:
 
 def test_a_reused_request_id_with_other_inputs_is_409_naming_it(client, setup, row):
     request_id = str(uuid.uuid4())
-    assert post(client, setup.predict_url, {"inputs": row, "request_id": request_id}, setup.key).status_code == 200
+    assert (
+        post(
+            client, setup.predict_url, {"inputs": row, "request_id": request_id}, setup.key
+        ).status_code
+        == 200
+    )
     changed = {**row, "income": row["income"] + 1000}
 
-    response = post(client, setup.predict_url, {"inputs": changed, "request_id": request_id}, setup.key)
+    response = post(
+        client, setup.predict_url, {"inputs": changed, "request_id": request_id}, setup.key
+    )
 
     assert response.status_code == 409
     assert "request_id" in response.json()["errors"]
@@ -123,15 +130,23 @@ def test_the_external_cap_does_not_apply_to_scikit_learn_groups(client, setup, s
 def test_a_new_provider_key_is_used_on_the_next_request(client, llm, fake_provider_server):
     provider, _, group, key = llm
     assert _predict_llm(client, group, key).status_code == 200
-    assert _chat_requests(fake_provider_server)[-1].headers["Authorization"] == "Bearer sk-first-key-0001"
+    assert (
+        _chat_requests(fake_provider_server)[-1].headers["Authorization"]
+        == "Bearer sk-first-key-0001"
+    )
 
     provider_set_key(provider=provider, api_key="sk-second-key-0002")
     assert _predict_llm(client, group, key).status_code == 200
 
-    assert _chat_requests(fake_provider_server)[-1].headers["Authorization"] == "Bearer sk-second-key-0002"
+    assert (
+        _chat_requests(fake_provider_server)[-1].headers["Authorization"]
+        == "Bearer sk-second-key-0002"
+    )
 
 
-def test_a_deactivated_provider_is_not_called_on_the_next_request(client, llm, fake_provider_server):
+def test_a_deactivated_provider_is_not_called_on_the_next_request(
+    client, llm, fake_provider_server
+):
     provider, _, group, key = llm
     assert _predict_llm(client, group, key).status_code == 200
     calls = len(_chat_requests(fake_provider_server))
@@ -175,10 +190,17 @@ def test_an_unreachable_database_is_503_json(client, setup, row):
 
 def test_feedback_errors_are_json_naming_the_field(client, setup, row):
     answer = post(client, setup.predict_url, {"inputs": row}, setup.key).json()
-    response = post(client, setup.feedback_url, {"request_id": answer["request_id"], "outcome": "maybe"}, setup.key)
+    response = post(
+        client,
+        setup.feedback_url,
+        {"request_id": answer["request_id"], "outcome": "maybe"},
+        setup.key,
+    )
     assert response.status_code == 400
     assert "outcome" in response.json()["errors"]
-    response = post(client, setup.feedback_url, {"request_id": str(uuid.uuid4()), "outcome": 1}, setup.key)
+    response = post(
+        client, setup.feedback_url, {"request_id": str(uuid.uuid4()), "outcome": 1}, setup.key
+    )
     assert response.status_code == 404
     assert "request_id" in response.json()["errors"]
 

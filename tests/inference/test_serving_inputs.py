@@ -13,7 +13,14 @@ FEATURES = {
     "note": {"type": "text"},
     "legacy": {},  # no declared type: a number
 }
-VALID = {"income": 52000.5, "open_accounts": 3, "employed": True, "region": "north", "note": "ok", "legacy": 1}
+VALID = {
+    "income": 52000.5,
+    "open_accounts": 3,
+    "employed": True,
+    "region": "north",
+    "note": "ok",
+    "legacy": 1,
+}
 
 
 def test_a_valid_row_has_no_errors():
@@ -25,13 +32,25 @@ def test_whole_floats_are_integers():
 
 
 def test_each_problem_is_named_by_its_field():
-    inputs = {**VALID, "income": "52k", "open_accounts": 1.5, "employed": 1, "region": "east", "note": 7}
+    inputs = {
+        **VALID,
+        "income": "52k",
+        "open_accounts": 1.5,
+        "employed": 1,
+        "region": "east",
+        "note": 7,
+    }
     del inputs["legacy"]
     inputs["colour"] = "blue"
     errors = input_errors(inputs, FEATURES)
     assert set(errors) == {
-        "inputs.income", "inputs.open_accounts", "inputs.employed", "inputs.region",
-        "inputs.note", "inputs.legacy", "inputs.colour",
+        "inputs.income",
+        "inputs.open_accounts",
+        "inputs.employed",
+        "inputs.region",
+        "inputs.note",
+        "inputs.legacy",
+        "inputs.colour",
     }
     assert "north, south" in errors["inputs.region"][0]
     assert "missing" in errors["inputs.legacy"][0]

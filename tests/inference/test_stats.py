@@ -85,7 +85,9 @@ def test_delong_needs_two_of_each_class():
     assert stats.delong_paired([1, 1, 0], [0.9, 0.8, 0.1], [0.5, 0.4, 0.3]) is None
 
 
-@pytest.mark.parametrize(("x_a", "n_a", "x_b", "n_b"), [(150, 500, 80, 400), (45, 100, 56, 100), (9, 10, 3, 12)])
+@pytest.mark.parametrize(
+    ("x_a", "n_a", "x_b", "n_b"), [(150, 500, 80, 400), (45, 100, 56, 100), (9, 10, 3, 12)]
+)
 def test_z_test_equals_the_uncorrected_chi_square_on_the_2x2_table(x_a, n_a, x_b, n_b):
     result = stats.two_proportion_z(x_a, n_a, x_b, n_b)
     chi2, p, _, _ = sps.chi2_contingency([[x_a, n_a - x_a], [x_b, n_b - x_b]], correction=False)

@@ -21,7 +21,9 @@ def csv_upload(rows: int, name: str = "reference.csv") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, reference_csv(rows), content_type="text/csv")
 
 
-def send_traffic(client, setup, *, count: int = 300, income_factor: float = 1.6, seed: int = 77) -> None:
+def send_traffic(
+    client, setup, *, count: int = 300, income_factor: float = 1.6, seed: int = 77
+) -> None:
     rows = credit_rows(count, seed=seed)
     for row in rows:
         row["income"] = round(row["income"] * income_factor, 2)
@@ -32,5 +34,9 @@ def send_traffic(client, setup, *, count: int = 300, income_factor: float = 1.6,
 
 
 def logged_values(group, version, feature: str) -> np.ndarray:
-    inputs = log_model(group).objects.filter(model_version_id=version.pk).values_list("inputs", flat=True)
+    inputs = (
+        log_model(group)
+        .objects.filter(model_version_id=version.pk)
+        .values_list("inputs", flat=True)
+    )
     return np.array([i[feature] for i in inputs], dtype=float)

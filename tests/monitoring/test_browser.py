@@ -29,12 +29,16 @@ def test_monitoring_tab_renders_heatmap_and_alert_in_chromium(browser_page):
         content_type=MULTIPART_CONTENT,
     )
     send_traffic(client, setup, count=150)
-    AlertRule.objects.create(group=setup.group, name="Income drift", metric="drift.feature:income", threshold=1)
+    AlertRule.objects.create(
+        group=setup.group, name="Income drift", metric="drift.feature:income", threshold=1
+    )
     group_run(group=setup.group)
 
     page = browser_page
     errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
     log_in(page, operator.username, "correct-horse-battery")
     page.goto(f"/groups/{setup.group.slug}/monitoring/")
     heatmap = page.locator(f"table.heatmap[data-heatmap='{setup.champion.pk}']")

@@ -26,8 +26,12 @@ def test_ks_equals_scipy(reference, current):
 @settings(max_examples=60, deadline=None)
 @given(numbers, numbers)
 def test_wasserstein_is_scipys_divided_by_the_reference_std(reference, current):
-    expected = stats.wasserstein_distance(reference, current) / max(np.std(reference), drift.STD_FLOOR)
-    assert drift.wasserstein_normed(reference, current) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    expected = stats.wasserstein_distance(reference, current) / max(
+        np.std(reference), drift.STD_FLOOR
+    )
+    assert drift.wasserstein_normed(reference, current) == pytest.approx(
+        expected, rel=1e-9, abs=1e-9
+    )
 
 
 categories = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=200)
@@ -50,7 +54,10 @@ def test_chi_square_and_jensen_shannon_equal_scipy(reference, current):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(["x", "y"]), min_size=1, max_size=200), st.lists(st.sampled_from(["x", "y"]), min_size=1, max_size=200))
+@given(
+    st.lists(st.sampled_from(["x", "y"]), min_size=1, max_size=200),
+    st.lists(st.sampled_from(["x", "y"]), min_size=1, max_size=200),
+)
 def test_two_proportion_z_test_agrees_with_the_2x2_chi_square(reference, current):
     z, p_value = drift.z_test(reference, current)
     keys = sorted(set(reference) | set(current))
@@ -66,7 +73,9 @@ def test_two_proportion_z_test_agrees_with_the_2x2_chi_square(reference, current
 def test_psi_uses_ten_reference_quantile_bins():
     rng = np.random.default_rng(1)
     reference, current = rng.normal(0, 1, 2000), rng.normal(0.5, 1, 2000)
-    edges = np.concatenate([[-np.inf], np.unique(np.quantile(reference, np.linspace(0, 1, 11))[1:-1]), [np.inf]])
+    edges = np.concatenate(
+        [[-np.inf], np.unique(np.quantile(reference, np.linspace(0, 1, 11))[1:-1]), [np.inf]]
+    )
     ref = np.histogram(reference, edges)[0] / 2000
     cur = np.histogram(current, edges)[0] / 2000
     expected = float(np.sum((ref - cur) * np.log(ref / cur)))
@@ -92,8 +101,12 @@ def test_method_is_chosen_by_type_and_reference_size(reference, current, method)
 
 def test_psi_option_and_per_feature_override():
     reference = list(np.random.default_rng(2).normal(size=500))
-    assert drift.feature_drift("f", reference, reference[:100], psi_default=True).method == drift.PSI
-    forced = drift.feature_drift("f", reference, reference[:100], override=drift.Override(drift.WASSERSTEIN, 0.3))
+    assert (
+        drift.feature_drift("f", reference, reference[:100], psi_default=True).method == drift.PSI
+    )
+    forced = drift.feature_drift(
+        "f", reference, reference[:100], override=drift.Override(drift.WASSERSTEIN, 0.3)
+    )
     assert (forced.method, forced.threshold) == (drift.WASSERSTEIN, 0.3)
 
 
@@ -111,7 +124,9 @@ def test_attribution_weighting_ignores_drift_the_model_does_not_use():
         drift.FeatureDrift("income", "ks", 0.5, 0.0, 0.05, True, 10, 10),
         drift.FeatureDrift("age", "ks", 0.01, 0.9, 0.05, False, 10, 10),
     ]
-    shares = drift.shap_shares([{"income": 0.1, "age": -0.9}, {"income": -0.1, "age": 0.9}], ["income", "age"])
+    shares = drift.shap_shares(
+        [{"income": 0.1, "age": -0.9}, {"income": -0.1, "age": 0.9}], ["income", "age"]
+    )
     assert shares == pytest.approx({"income": 0.1, "age": 0.9})
     assert drift.weighted_drift(features, shares) == pytest.approx(0.1)
     shift = drift.share_shift(shares, {"income": 0.05, "age": 0.95})

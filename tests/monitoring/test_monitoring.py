@@ -38,6 +38,24 @@ def _income(client, setup, version):
     return member, next(f for f in member["drift"]["features"] if f["name"] == "income")
 
 
+def _assert_shape(member: dict, setup) -> None:
+    """The issue's answer shape, and the health count of the member's logged rows."""
+    assert set(member) >= {
+        "model_version",
+        "role",
+        "window_start",
+        "window_end",
+        "drift",
+        "prediction_drift",
+        "quality",
+        "health",
+        "performance",
+    }
+    assert set(member["drift"]) >= {"features", "share_drifted", "dataset_drifted", "weighted"}
+    assert member["health"]["requests"] == len(logged_values(setup.group, setup.champion, "income"))
+    assert member["drift"]["shap_share"]["income"] > 0
+
+
 def test_small_csv_reference_and_shifted_income_drift_by_ks_equal_to_scipy(user_client):
     setup = serving_group()
     upload = _upload(user_client, setup.champion, 800)
@@ -49,17 +67,15 @@ def test_small_csv_reference_and_shifted_income_drift_by_ks_equal_to_scipy(user_
     assert run.status_code == 200, run.content
     member, income = _income(user_client, setup, setup.champion)
 
-    reference = np.array(Reference.objects.get(model_version=setup.champion).sample["income"], dtype=float)
+    reference = np.array(
+        Reference.objects.get(model_version=setup.champion).sample["income"], dtype=float
+    )
     expected = stats.ks_2samp(reference, logged_values(setup.group, setup.champion, "income"))
     assert income["method"] == "ks" and income["drifted"] is True
     assert income["statistic"] == pytest.approx(expected.statistic, abs=1e-9)
     assert income["p_value"] == pytest.approx(expected.pvalue, abs=1e-9)
     assert income["reference_rows"] == 800
-    assert set(member) >= {"model_version", "role", "window_start", "window_end", "drift", "prediction_drift",
-                           "quality", "health", "performance"}
-    assert set(member["drift"]) >= {"features", "share_drifted", "dataset_drifted", "weighted"}
-    assert member["health"]["requests"] == len(logged_values(setup.group, setup.champion, "income"))
-    assert member["drift"]["shap_share"]["income"] > 0
+    _assert_shape(member, setup)
 
 
 def test_large_reference_uses_normed_wasserstein_equal_to_scipy_over_reference_std(user_client):
@@ -69,7 +85,9 @@ def test_large_reference_uses_normed_wasserstein_equal_to_scipy_over_reference_s
     user_client.post(f"/api/v1/groups/{setup.group.slug}/monitoring/run")
     _, income = _income(user_client, setup, setup.champion)
 
-    reference = np.array(Reference.objects.get(model_version=setup.champion).sample["income"], dtype=float)
+    reference = np.array(
+        Reference.objects.get(model_version=setup.champion).sample["income"], dtype=float
+    )
     current = logged_values(setup.group, setup.champion, "income")
     expected = stats.wasserstein_distance(reference, current) / np.std(reference, ddof=0)
     assert income["method"] == "wasserstein" and income["p_value"] is None
@@ -77,19 +95,26 @@ def test_large_reference_uses_normed_wasserstein_equal_to_scipy_over_reference_s
     assert income["drifted"] is True
 
 
-def test_reference_upload_is_refused_when_too_big_parquet_or_lacking_features(user_client, settings):
+def test_reference_upload_is_refused_when_too_big_parquet_or_lacking_features(
+    user_client, settings
+):
     setup = serving_group()
     settings.HUB_MONITORING_REFERENCE_MAX_BYTES = 1000
     response = _upload(user_client, setup.champion, 200)
     assert response.status_code == 400 and "file" in response.json()["errors"]
     settings.HUB_MONITORING_REFERENCE_MAX_BYTES = 10**7
-    parquet = user_client.generic("PUT", _reference_url(setup.champion),
-                                  **_multipart({"file": csv_upload(10, name="ref.parquet")}))
+    parquet = user_client.generic(
+        "PUT",
+        _reference_url(setup.champion),
+        **_multipart({"file": csv_upload(10, name="ref.parquet")}),
+    )
     assert parquet.status_code == 400 and "pyarrow" in parquet.json()["errors"]["file"][0]
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     bad = SimpleUploadedFile("bad.csv", b"a,b\n1,2\n", content_type="text/csv")
-    lacking = user_client.generic("PUT", _reference_url(setup.champion), **_multipart({"file": bad}))
+    lacking = user_client.generic(
+        "PUT", _reference_url(setup.champion), **_multipart({"file": bad})
+    )
     assert lacking.status_code == 400 and "income" in lacking.json()["message"]
 
 
@@ -101,24 +126,39 @@ def test_reference_from_a_window_of_live_traffic(user_client):
     now = timezone.now()
     response = user_client.post(
         f"/api/v1/groups/{setup.group.slug}/monitoring/reference",
-        {"model_version": setup.champion.pk, "start": (now.replace(year=now.year - 1)).isoformat(),
-         "end": now.isoformat()},
+        {
+            "model_version": setup.champion.pk,
+            "start": (now.replace(year=now.year - 1)).isoformat(),
+            "end": now.isoformat(),
+        },
         content_type="application/json",
     )
     assert response.status_code == 200, response.content
     reference = Reference.objects.get(model_version=setup.champion)
-    assert reference.source == "live" and reference.rows == len(logged_values(setup.group, setup.champion, "age"))
+    assert reference.source == "live" and reference.rows == len(
+        logged_values(setup.group, setup.champion, "age")
+    )
     assert reference.shap_share and sum(reference.shap_share.values()) == pytest.approx(1.0)
 
 
-def test_viewer_reads_but_may_not_run_or_make_rules_and_other_team_operator_may_not_run(client, viewer, other_team):
+def test_viewer_reads_but_may_not_run_or_make_rules_and_other_team_operator_may_not_run(
+    client, viewer, other_team
+):
     setup = serving_group()
     client.force_login(viewer)
     assert client.get(f"/api/v1/groups/{setup.group.slug}/monitoring").status_code == 200
     assert client.post(f"/api/v1/groups/{setup.group.slug}/monitoring/run").status_code == 403
     rule = {"group": setup.group.slug, "name": "x", "metric": "drift.share", "threshold": 0.5}
-    assert client.post("/api/v1/monitoring/rules/", rule, content_type="application/json").status_code == 403
-    assert client.generic("PUT", _reference_url(setup.champion), **_multipart({"file": csv_upload(10)})).status_code == 403
+    assert (
+        client.post("/api/v1/monitoring/rules/", rule, content_type="application/json").status_code
+        == 403
+    )
+    assert (
+        client.generic(
+            "PUT", _reference_url(setup.champion), **_multipart({"file": csv_upload(10)})
+        ).status_code
+        == 403
+    )
     client.force_login(role_user(roles.OPERATOR, team=other_team))
     assert client.post(f"/api/v1/groups/{setup.group.slug}/monitoring/run").status_code == 403
 
@@ -131,8 +171,15 @@ def test_default_rules_are_made_by_the_first_run_and_a_rule_opens_then_resolves_
     send_traffic(user_client, setup, count=200)
     created = user_client.post(
         "/api/v1/monitoring/rules/",
-        {"group": setup.group.slug, "name": "Income drift", "metric": "drift.feature:income", "operator": ">=",
-         "threshold": 1, "windows": 1, "model_version": setup.champion.pk},
+        {
+            "group": setup.group.slug,
+            "name": "Income drift",
+            "metric": "drift.feature:income",
+            "operator": ">=",
+            "threshold": 1,
+            "windows": 1,
+            "model_version": setup.champion.pk,
+        },
         content_type="application/json",
     )
     assert created.status_code == 201, created.content
@@ -141,7 +188,9 @@ def test_default_rules_are_made_by_the_first_run_and_a_rule_opens_then_resolves_
     assert AlertRule.objects.filter(group=setup.group, metric="drift.share").exists()
     assert AlertRule.objects.filter(group=setup.group, metric="health.error_rate").exists()
 
-    listed = user_client.get("/api/v1/monitoring/alerts/?open=true&group=" + setup.group.slug).json()
+    listed = user_client.get(
+        "/api/v1/monitoring/alerts/?open=true&group=" + setup.group.slug
+    ).json()
     assert listed["count"] == 1 and "Income drift" in listed["results"][0]["title"]
     assert any("Income drift" in m.subject and "opened" in m.subject for m in mail.outbox)
 
@@ -156,10 +205,22 @@ def test_default_rules_are_made_by_the_first_run_and_a_rule_opens_then_resolves_
 
 def test_alert_open_resolve_and_acknowledge_with_a_note(user_client, viewer):
     setup = serving_group()
-    alert = alerts.alert_open(group=setup.group, title="Guardrail breached", severity="critical",
-                              source="rollout:7", evidence={"p": 0.01}, member=setup.challenger)
-    again = alerts.alert_open(group=setup.group, title="Guardrail breached", severity="critical",
-                              source="rollout:7", evidence={"p": 0.001}, member=setup.challenger)
+    alert = alerts.alert_open(
+        group=setup.group,
+        title="Guardrail breached",
+        severity="critical",
+        source="rollout:7",
+        evidence={"p": 0.01},
+        member=setup.challenger,
+    )
+    again = alerts.alert_open(
+        group=setup.group,
+        title="Guardrail breached",
+        severity="critical",
+        source="rollout:7",
+        evidence={"p": 0.001},
+        member=setup.challenger,
+    )
     assert again.pk == alert.pk and again.evidence == {"p": 0.001}
 
     client = Client()
@@ -177,8 +238,14 @@ def test_alert_open_resolve_and_acknowledge_with_a_note(user_client, viewer):
 
 def test_webhooks_refuse_private_targets_and_never_return_the_secret(user_client, settings):
     settings.HUB_WEBHOOK_ALLOW_PRIVATE = False
-    body = {"url": "http://127.0.0.1:9/hook", "secret": "s3cret-s3cret-s3cret", "events": ["alert.opened"]}
-    refused = user_client.post("/api/v1/monitoring/webhooks/", body, content_type="application/json")
+    body = {
+        "url": "http://127.0.0.1:9/hook",
+        "secret": "s3cret-s3cret-s3cret",
+        "events": ["alert.opened"],
+    }
+    refused = user_client.post(
+        "/api/v1/monitoring/webhooks/", body, content_type="application/json"
+    )
     assert refused.status_code == 400 and "private" in refused.json()["errors"]["url"][0]
     settings.HUB_WEBHOOK_ALLOW_PRIVATE = True
     made = user_client.post("/api/v1/monitoring/webhooks/", body, content_type="application/json")
@@ -195,22 +262,30 @@ def test_monitor_run_command_backfills_daily_windows(user_client, capsys):
     assert "no reference" in capsys.readouterr().out
 
 
-def test_monitoring_tab_shows_heatmap_methods_and_alerts_and_hides_buttons_from_viewers(user_client, viewer):
+def test_monitoring_tab_shows_heatmap_methods_and_alerts_and_hides_buttons_from_viewers(
+    user_client, viewer
+):
     setup = serving_group()
     _upload(user_client, setup.champion, 800)
     send_traffic(user_client, setup, count=150)
-    AlertRule.objects.create(group=setup.group, name="Income drift", metric="drift.feature:income", threshold=1)
+    AlertRule.objects.create(
+        group=setup.group, name="Income drift", metric="drift.feature:income", threshold=1
+    )
     user_client.post(f"/api/v1/groups/{setup.group.slug}/monitoring/run")
     page = user_client.get(f"/groups/{setup.group.slug}/monitoring/")
     html = page.content.decode()
     assert page.status_code == 200
     assert 'class="heatmap"' in html and "drift-yes" in html and "Kolmogorov-Smirnov" in html
     assert "Income drift" in html and "Run monitoring now" in html and "Acknowledge" in html
-    assert "No reference yet for" in html  # the challenger has none: the empty state says what to do
+    assert (
+        "No reference yet for" in html
+    )  # the challenger has none: the empty state says what to do
     client = Client()
     client.force_login(viewer)
     html = client.get(f"/groups/{setup.group.slug}/monitoring/").content.decode()
-    assert "Income drift" in html and "Run monitoring now" not in html and ">Acknowledge<" not in html
+    assert (
+        "Income drift" in html and "Run monitoring now" not in html and ">Acknowledge<" not in html
+    )
 
 
 def test_version_page_uploads_a_reference(user_client):
@@ -224,8 +299,13 @@ def test_version_page_uploads_a_reference(user_client):
 
 def test_open_alerts_show_on_the_dashboard_and_the_admin_index(user_client, staff_user):
     setup = serving_group()
-    alerts.alert_open(group=setup.group, title="Income drift on 1.2", severity="warning", source="rule:x",
-                      evidence={})
+    alerts.alert_open(
+        group=setup.group,
+        title="Income drift on 1.2",
+        severity="warning",
+        source="rule:x",
+        evidence={},
+    )
     assert "Income drift on 1.2" in user_client.get("/").content.decode()
     staff_client = Client()
     staff_client.force_login(staff_user)

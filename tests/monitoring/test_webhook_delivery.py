@@ -31,7 +31,7 @@ def receiver():
     received: list[tuple[dict, bytes]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append((dict(self.headers), body))
             self.send_response(200)
@@ -46,7 +46,9 @@ def receiver():
     server.shutdown()
 
 
-def test_drift_alert_reaches_a_loopback_webhook_signed_with_the_secret(private_webhooks, celery_worker, receiver, user):
+def test_drift_alert_reaches_a_loopback_webhook_signed_with_the_secret(
+    private_webhooks, celery_worker, receiver, user
+):
     url, received = receiver
     setup = serving_group()
     client = Client()
@@ -68,7 +70,12 @@ def test_drift_alert_reaches_a_loopback_webhook_signed_with_the_secret(private_w
     assert hook.status_code == 201, hook.content
     rule = client.post(
         "/api/v1/monitoring/rules/",
-        {"group": setup.group.slug, "name": "Income drift", "metric": "drift.feature:income", "threshold": 1},
+        {
+            "group": setup.group.slug,
+            "name": "Income drift",
+            "metric": "drift.feature:income",
+            "threshold": 1,
+        },
         content_type="application/json",
     )
     assert rule.status_code == 201, rule.content
@@ -76,7 +83,9 @@ def test_drift_alert_reaches_a_loopback_webhook_signed_with_the_secret(private_w
 
     group_run(group=setup.group)
 
-    wait_for(lambda: received, timeout=60, message="no webhook POST arrived:\n" + celery_worker.log())
+    wait_for(
+        lambda: received, timeout=60, message="no webhook POST arrived:\n" + celery_worker.log()
+    )
     headers, body = received[0]
     expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["X-Hub-Signature-256"], expected)

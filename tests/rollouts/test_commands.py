@@ -53,3 +53,13 @@ def test_rollout_command_reports_service_errors():
 
 def test_rollouts_tick_says_when_there_is_nothing_to_do():
     assert "No running rollout." in _run("rollouts_tick")
+
+
+def test_beat_ticks_the_rollouts_every_minute():
+    from hub.celery import app
+    from rollouts.tasks import rollouts_tick_task
+
+    entry = app.conf.beat_schedule["rollouts-tick"]
+    assert (entry["task"], entry["schedule"]) == ("rollouts.tick", 60.0)
+    assert rollouts_tick_task.name == "rollouts.tick"
+    assert rollouts_tick_task() == {}

@@ -81,3 +81,14 @@ def test_the_group_tabs_link_to_the_rollouts(client, viewer):
     client.force_login(viewer)
     html = client.get(f"/groups/{setup.group.slug}/").content.decode()
     assert f'href="/groups/{setup.group.slug}/rollouts/"' in html
+
+
+def test_htmx_refresh_returns_only_the_timeline(client, operator):
+    setup, rollout = _rollout(client, operator)
+    html = client.get(
+        f"/groups/{setup.group.slug}/rollouts/", headers={"HX-Request": "true"}
+    ).content.decode()
+    assert (
+        html.lstrip().startswith('<div id="rollout-timeline"') and f"Rollout #{rollout.pk}" in html
+    )
+    assert "Start rollout" not in html

@@ -6,10 +6,11 @@ import time
 
 import pytest
 
+from core import roles
 from groups.models import Membership, ModelGroup
 from inference.tables import inference_table_drop, table_exists
 from tests.browser import log_in, screenshot
-from tests.factories import UserFactory
+from tests.factories import role_user
 from tests.training.factories import credit_group, log_decisions
 from training.models import FineTuneJob, JobStatus
 
@@ -30,7 +31,8 @@ def test_a_job_from_the_decision_log_moves_live_and_joins_the_group_in_one_click
     browser_page, celery_worker, live_group
 ):
     group, champion = live_group
-    UserFactory(username="ada")
+    # Starting a job and joining a group are an Operator's acts on their team's model and group.
+    role_user(roles.OPERATOR, username="ada")
     page = browser_page
     log_in(page, "ada", "correct-horse-battery")
 

@@ -39,7 +39,13 @@ from training.models import (
     Preset,
 )
 from training.services.common import TrainingValidationError, enqueue, event_add, person
-from training.trainers.hyperparameters import HyperparameterError, validate_hyperparameters
+from training.trainers.hyperparameters import (
+    PRESETS_BY_TASK,
+    HyperparameterError,
+    validate_hyperparameters,
+)
+
+LOCAL_TASKS = (Task.BINARY, Task.MULTICLASS, Task.REGRESSION)
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,14 @@ class Base:
     model: RegisteredModel
     features: list[FeatureSpec] | None  # None: every uploaded column but the label
     binary_label: bool
+
+    @property
+    def label_task(self) -> str:
+        """How the dataset's label is read and checked: the model's task for local
+        training; provider fine-tuning reads a binary label as 0/1 and any other as is."""
+        if self.kind == BaseKind.EXTERNAL:
+            return Task.BINARY if self.binary_label else ""
+        return self.model.task
 
     @property
     def default_label_column(self) -> str:
@@ -96,6 +110,20 @@ def _base_resolve(
     return base
 
 
+def _check_preset_fits(preset: str, model: RegisteredModel) -> None:
+    allowed = PRESETS_BY_TASK.get(model.task, ())
+    if model.task in LOCAL_TASKS and preset not in allowed:
+        labels = ", ".join(Preset(p).label.lower() for p in allowed)
+        raise TrainingValidationError(
+            {
+                "base": [
+                    f"The {Preset(preset).label.lower()} preset does not train "
+                    f"{model.get_task_display().lower()} models like {model}; use one of: {labels}."
+                ]
+            }
+        )
+
+
 def _champion_model(group: ModelGroup | None) -> RegisteredModel | None:
     if group is None:
         return None
@@ -116,6 +144,7 @@ def _preset_base(preset: str, model: RegisteredModel | None, group: ModelGroup |
         raise TrainingValidationError(
             {"model": ["Choose the registered model that receives the new version."]}
         )
+    _check_preset_fits(preset, model)
     latest = next((v for v in model.versions.order_by("-created_at") if v.feature_names), None)
     entries = latest.metadata.get("features", []) if latest else (group.features if group else [])
     features = feature_specs_from(entries) or None
@@ -156,11 +185,12 @@ def _external_base(version: ModelVersion) -> Base:
 
 def _check_locally_trainable(base: Base) -> None:
     model = base.model
-    if model.task != Task.BINARY:
+    if model.task not in LOCAL_TASKS:
         raise TrainingValidationError(
             {
                 "base": [
-                    f"{model} is a {model.get_task_display().lower()} model: local training covers binary classification."
+                    f"{model} is a {model.get_task_display().lower()} model: local training "
+                    "covers binary and multiclass classification and regression."
                 ]
             }
         )
@@ -212,7 +242,7 @@ def _rows_from_log(base: Base, spec: DatasetSpec) -> tuple[Rows, Dataset]:
         end=spec.window_end,
         role=spec.role,
         model_version_id=spec.model_version_id,
-        binary_label=base.binary_label,
+        task=base.label_task,
     )
     window = " to ".join(f"{d:%Y-%m-%d %H:%M}" for d in (spec.window_start, spec.window_end) if d)
     narrowing = {"role": spec.role, "model_version_id": spec.model_version_id}
@@ -242,7 +272,7 @@ def _rows_from_upload(base: Base, spec: DatasetSpec) -> tuple[Rows, Dataset]:
         file_format=file_format,
         features=base.features,
         label_column=label_column,
-        binary_label=base.binary_label,
+        task=base.label_task,
         max_rows=int(settings.TRAINING_UPLOAD_MAX_ROWS),
     )
     dataset = Dataset(
@@ -303,7 +333,7 @@ def job_create(
         errors |= exc.errors
     try:
         rows, source = _rows_for(base, dataset)
-        check_trainable(rows, binary_label=base.binary_label and base.kind != BaseKind.EXTERNAL)
+        check_trainable(rows, task=base.label_task if base.kind != BaseKind.EXTERNAL else "")
     except DatasetError as exc:
         errors |= exc.errors
     if errors:

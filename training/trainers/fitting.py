@@ -1,10 +1,14 @@
 """Staged scikit-learn fitting: the same model a single fit() gives, grown in steps so a job
 can report a loss per stage, beat its heartbeat and stop when cancelled.
 
-Pure: no Django. Gradient boosting and random forests grow with warm_start (more trees per
-stage); logistic regression runs its solver a few iterations per stage from where it
-stopped; any other estimator fits in one stage. A Pipeline is staged through its last step
-(the preprocessing before it refits identically each stage).
+Pure: no Django. Gradient boosting and random forests (classifiers and regressors) grow with
+warm_start (more trees per stage); logistic regression runs its solver a few iterations per
+stage from where it stopped; any other estimator (ridge) fits in one stage. A Pipeline is
+staged through its last step (the preprocessing before it refits identically each stage).
+
+The loss reported per stage is the task's: log loss for classifiers, squared error (MSE)
+for regressors. For gradient boosting, `staged_loss_curve` gives the loss after every tree
+from scikit-learn's staged_predict / staged_predict_proba once the model is fitted.
 """
 
 import math
@@ -16,10 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import log_loss, mean_squared_error
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -30,6 +39,8 @@ SOLVER_STEP = 10  # logistic regression iterations per stage
 
 # Estimator settings per preset beyond the split ones (validation_split, random_state).
 SPLIT_PARAMS = ("validation_split", "random_state")
+REGRESSION = "regression"
+LOSS_NAMES = {"log_loss": "log loss", "squared_error": "squared error (MSE)"}
 
 
 @dataclass(frozen=True)
@@ -53,18 +64,43 @@ class Split:
 
 
 def split_rows(
-    X: pd.DataFrame, y: pd.Series, *, validation_split: float, random_state: int
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    validation_split: float,
+    random_state: int,
+    stratify: bool = True,
 ) -> Split:
-    """The hold-out split every local job uses (stratified, so both classes are in each part)."""
+    """The hold-out split every local job uses: stratified for classifiers (every class is
+    in each part), plain for regressions."""
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=validation_split, random_state=random_state, stratify=y
+        X,
+        y,
+        test_size=validation_split,
+        random_state=random_state,
+        stratify=y if stratify else None,
     )
     return Split(X_train, X_test, y_train, y_test)
 
 
-def preset_estimator(preset: str, hyperparameters: dict[str, Any]) -> BaseEstimator:
+def _regression_estimator(preset: str, params: dict[str, Any], seed: Any) -> BaseEstimator:
+    if preset == "ridge_regression":
+        return Pipeline([("scale", StandardScaler()), ("model", Ridge(alpha=params["alpha"]))])
+    if preset == "gradient_boosting":
+        return GradientBoostingRegressor(random_state=seed, **params)
+    if preset == "random_forest":
+        return RandomForestRegressor(random_state=seed, n_jobs=1, **params)
+    raise ValueError(f"The preset {preset!r} does not train regressions.")
+
+
+def preset_estimator(
+    preset: str, hyperparameters: dict[str, Any], task: str = "binary_classification"
+) -> BaseEstimator:
+    """The unfitted estimator of a preset for a task (registry Task value)."""
     params = {k: v for k, v in hyperparameters.items() if k not in SPLIT_PARAMS}
     seed = hyperparameters.get("random_state")
+    if task == REGRESSION:
+        return _regression_estimator(preset, params, seed)
     if preset == "logistic_regression":
         return Pipeline(
             [
@@ -97,7 +133,21 @@ def _final_step(estimator: BaseEstimator) -> tuple[str, BaseEstimator]:
     return "", estimator
 
 
+def is_regressor(estimator: BaseEstimator) -> bool:
+    return not hasattr(estimator, "predict_proba")
+
+
+def loss_name(estimator: BaseEstimator) -> str:
+    """The task's loss, as the job page and the version's loss curve name it."""
+    return LOSS_NAMES["squared_error" if is_regressor(estimator) else "log_loss"]
+
+
 def _losses(estimator: BaseEstimator, X_train, y_train, X_val, y_val) -> dict[str, float]:
+    if is_regressor(estimator):
+        return {
+            "train_loss": round(float(mean_squared_error(y_train, estimator.predict(X_train))), 6),
+            "val_loss": round(float(mean_squared_error(y_val, estimator.predict(X_val))), 6),
+        }
     labels = list(estimator.classes_)
     return {
         "train_loss": round(
@@ -177,7 +227,7 @@ def fit_staged(
 ) -> BaseEstimator:
     """Fit `estimator` in place, calling on_stage after every stage (which may raise to stop)."""
     prefix, final = _final_step(estimator)
-    if isinstance(final, GradientBoostingClassifier):
+    if isinstance(final, GradientBoostingClassifier | GradientBoostingRegressor):
         _grow(
             estimator,
             prefix,
@@ -190,7 +240,7 @@ def fit_staged(
             y_val,
             on_stage,
         )
-    elif isinstance(final, RandomForestClassifier):
+    elif isinstance(final, RandomForestClassifier | RandomForestRegressor):
         _grow(
             estimator,
             prefix,
@@ -213,7 +263,33 @@ def fit_staged(
     else:
         estimator.fit(X_train, y_train)
         metrics = {"stage": 1}
-        if hasattr(estimator, "predict_proba"):
+        if hasattr(estimator, "predict_proba") or is_regressor(estimator):
             metrics |= _losses(estimator, X_train, y_train, X_val, y_val)
         on_stage(StageReport(index=1, total=1, label="Fit", fraction=1.0, metrics=metrics))
     return estimator
+
+
+def _staged_loss(final: BaseEstimator, X, y) -> list[float]:
+    if isinstance(final, GradientBoostingRegressor):
+        return [float(mean_squared_error(y, p)) for p in final.staged_predict(X)]
+    labels = list(final.classes_)
+    return [float(log_loss(y, p, labels=labels)) for p in final.staged_predict_proba(X)]
+
+
+def staged_loss_curve(
+    estimator: BaseEstimator, *, X_train, y_train, X_val, y_val
+) -> dict[str, Any] | None:
+    """A fitted gradient boosting model's loss after every tree, on the training rows and the
+    hold-out (staged_predict / staged_predict_proba); None for other estimators."""
+    _, final = _final_step(estimator)
+    if not isinstance(final, GradientBoostingClassifier | GradientBoostingRegressor):
+        return None
+    if isinstance(estimator, Pipeline):
+        X_train, X_val = estimator[:-1].transform(X_train), estimator[:-1].transform(X_val)
+    train = _staged_loss(final, X_train, y_train)
+    return {
+        "stages": list(range(1, len(train) + 1)),
+        "train": train,
+        "validation": _staged_loss(final, X_val, y_val),
+        "loss": loss_name(final),
+    }

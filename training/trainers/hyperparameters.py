@@ -148,6 +148,28 @@ PRESET_SPECS: dict[str, tuple[HyperParameter, ...]] = {
         VALIDATION_SPLIT,
         RANDOM_STATE,
     ),
+    "ridge_regression": (
+        HyperParameter(
+            "alpha",
+            float,
+            1.0,
+            "L2 regularisation strength: larger values shrink the coefficients more (0: plain "
+            "least squares).",
+            minimum=0,
+            maximum=1e6,
+        ),
+        VALIDATION_SPLIT,
+        RANDOM_STATE,
+    ),
+}
+
+# Which presets train which task (registry Task values): the same preset name builds the
+# task's estimator (gradient boosting is a classifier for classification, a regressor for
+# regression); ridge regression is for regression only, logistic regression for classes only.
+PRESETS_BY_TASK: dict[str, tuple[str, ...]] = {
+    "binary_classification": ("logistic_regression", "gradient_boosting", "random_forest"),
+    "multiclass_classification": ("logistic_regression", "gradient_boosting", "random_forest"),
+    "regression": ("ridge_regression", "gradient_boosting", "random_forest"),
 }
 
 # Retraining an existing local version keeps its own estimator settings; only the split is chosen.

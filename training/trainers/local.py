@@ -8,7 +8,8 @@ from django.utils import timezone
 from sklearn.base import clone
 
 from registry.artifacts import ArtifactError, artifact_dump, artifact_load
-from registry.evaluation import evaluate_classifier, feature_specs
+from registry.evaluation import evaluate_for_task, feature_specs, loss_curve_chart
+from registry.models import Task
 from training.datasets import FeatureSpec, read_snapshot
 from training.models import BaseKind, FineTuneJob
 from training.trainers.base import (
@@ -23,6 +24,7 @@ from training.trainers.fitting import (
     fit_staged,
     preset_estimator,
     split_rows,
+    staged_loss_curve,
 )
 
 # Progress bands: loading and splitting, the staged fit, evaluation and registration.
@@ -33,10 +35,37 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if isinstance(v, int | float | str | bool) or v is None}
 
 
+def _labels(y: Any, task: str) -> Any:
+    """The label column as the task trains on it (the snapshot's CSV loses the types)."""
+    if task == Task.BINARY:
+        return y.astype(int)
+    if task == Task.REGRESSION:
+        return y.astype(float)
+    return y
+
+
+def result_summary(task: str, metrics: dict[str, Any]) -> str:
+    """One line about the hold-out, in the task's headline metrics."""
+    if task == Task.REGRESSION:
+        return (
+            f"Hold-out MAE {metrics['mae']:.4g}, RMSE {metrics['rmse']:.4g}, "
+            f"R² {metrics.get('r2', float('nan')):.3f} on {metrics['n_test']} rows."
+        )
+    if task == Task.MULTICLASS:
+        return (
+            f"Hold-out accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['f1_macro']:.3f}, "
+            f"log loss {metrics['log_loss']:.3f} on {metrics['n_test']} rows."
+        )
+    return (
+        f"Hold-out AUC {metrics['auc_roc']:.3f}, accuracy {metrics['accuracy']:.3f}, "
+        f"log loss {metrics['log_loss']:.3f} on {metrics['n_test']} rows."
+    )
+
+
 class LocalTrainer:
     def _estimator(self, job: FineTuneJob) -> Any:
         if job.base_kind == BaseKind.PRESET:
-            return preset_estimator(job.preset, job.hyperparameters)
+            return preset_estimator(job.preset, job.hyperparameters, job.model.task)
         try:
             # The parent's own estimator settings, unfitted: retraining keeps the recipe.
             return clone(artifact_load(job.base_version))
@@ -54,10 +83,15 @@ class LocalTrainer:
         )
         with snapshot.file.open("rb") as handle:
             frame = read_snapshot(handle, features=features, label_column=snapshot.label_column)
-        X, y = frame[names], frame[snapshot.label_column].astype(int)
+        task = job.model.task
+        X, y = frame[names], _labels(frame[snapshot.label_column], task)
         hp = job.hyperparameters
         split = split_rows(
-            X, y, validation_split=hp["validation_split"], random_state=hp["random_state"]
+            X,
+            y,
+            validation_split=hp["validation_split"],
+            random_state=hp["random_state"],
+            stratify=task != Task.REGRESSION,
         )
         estimator = self._estimator(job)
         report(
@@ -92,20 +126,27 @@ class LocalTrainer:
         report(
             progress=88, stage="Evaluating on the hold-out", message="Computing metrics and charts."
         )
-        evaluation = evaluate_classifier(
+        evaluation = evaluate_for_task(
+            task,
             estimator,
             X_train=split.X_train,
             X_test=split.X_test,
             y_test=split.y_test,
             feature_names=names,
         )
+        curve = staged_loss_curve(
+            estimator,
+            X_train=split.X_train,
+            y_train=split.y_train,
+            X_val=split.X_test,
+            y_val=split.y_test,
+        )
+        if curve is not None:
+            evaluation["charts"]["loss_curve"] = loss_curve_chart(**curve)
         metadata = self._metadata(job, estimator, split=split, evaluation=evaluation)
         artifact = artifact_dump(estimator)
         metrics = evaluation["metrics"]
-        summary = (
-            f"Hold-out AUC {metrics['auc_roc']:.3f}, accuracy {metrics['accuracy']:.3f}, "
-            f"log loss {metrics['log_loss']:.3f} on {metrics['n_test']} rows."
-        )
+        summary = result_summary(task, metrics)
         report(
             progress=95, stage="Registering the new version", message=summary, metrics=dict(metrics)
         )

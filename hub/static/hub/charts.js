@@ -131,7 +131,7 @@
     var box = canvas.parentElement;
     if (!box) return;
     if (box.dataset.chartHeight) box.style.height = box.dataset.chartHeight + "px";
-    else if (spec && spec.orientation === "horizontal" && spec.labels) {
+    else if (spec.orientation === "horizontal" && spec.labels) {
       box.style.height = Math.max(260, 40 + 28 * spec.labels.length) + "px";
     }
   }
@@ -140,12 +140,9 @@
     var source = document.getElementById(canvas.dataset.chart);
     if (!source) return;
     var spec = JSON.parse(source.textContent);
-    // A canvas without a kind carries a raw Chart.js config: charts not yet converted.
-    var built = canvas.dataset.chartKind ? config(spec) : spec;
-    if (!canvas.dataset.chartKind) {
-      built.options = Object.assign({ responsive: true, maintainAspectRatio: false, animation: false }, built.options || {});
-    }
-    sizeFor(canvas, canvas.dataset.chartKind ? spec : null);
+    spec.kind = canvas.dataset.chartKind || spec.kind;
+    var built = config(spec);
+    sizeFor(canvas, spec);
     var existing = Chart.getChart(canvas);
     if (existing) {
       existing.data = built.data;

@@ -124,58 +124,188 @@ def _matrix_rows(chart: dict) -> list[dict]:
     ]
 
 
+def _points(xs: list, ys: list) -> list[dict]:
+    return [{"x": x, "y": y} for x, y in zip(xs, ys, strict=False)]
+
+
+def predicted_actual_chart(chart: dict, label: str) -> Chart:
+    return {
+        "kind": "scatter",
+        "title": "Predicted vs actual",
+        "x_title": "Actual",
+        "y_title": "Predicted",
+        "datasets": [{"label": label, "data": _points(chart["actual"], chart["predicted"])}],
+    }
+
+
+def residuals_chart(chart: dict, label: str) -> Chart:
+    errors = [p - a for p, a in zip(chart["predicted"], chart["actual"], strict=False)]
+    return {
+        "kind": "scatter",
+        "title": "Residuals vs predicted",
+        "x_title": "Predicted",
+        "y_title": "Error (predicted − actual)",
+        "datasets": [{"label": label, "data": _points(chart["predicted"], errors)}],
+    }
+
+
+def residual_histogram_chart(chart: dict, label: str) -> Chart:
+    edges = chart["edges"]
+    return {
+        "kind": "histogram",
+        "title": "Residual histogram",
+        "x_title": "Error (predicted − actual)",
+        "y_title": "Rows",
+        "labels": [f"{(lo + hi) / 2:.3g}" for lo, hi in zip(edges, edges[1:], strict=False)],
+        "datasets": [{"label": label, "data": chart["counts"]}],
+    }
+
+
+def error_by_decile_chart(chart: dict) -> Chart:
+    deciles = chart.get("decile") or list(range(1, len(chart["mae"]) + 1))
+    datasets = [{"label": "MAE", "data": chart["mae"]}]
+    if "mean_error" in chart:
+        datasets.append({"label": "Mean error (bias)", "data": chart["mean_error"]})
+    return {
+        "kind": "bars",
+        "title": "Error by decile of the prediction",
+        "x_title": "Decile of the prediction (1 = lowest)",
+        "y_title": "Error",
+        "labels": [f"D{d}" for d in deciles],
+        "datasets": datasets,
+    }
+
+
+def per_class_chart(chart: dict) -> Chart:
+    return {
+        "kind": "bars",
+        "title": "Precision and recall per class",
+        "x_title": "Class",
+        "y_title": "Score",
+        "labels": [str(c) for c in chart["labels"]],
+        "datasets": [
+            {"label": "Precision", "data": chart["precision"]},
+            {"label": "Recall", "data": chart["recall"]},
+        ],
+    }
+
+
+def top_k_chart(chart: dict, label: str) -> Chart:
+    return {
+        "kind": "timeseries",
+        "title": "Top-k accuracy",
+        "x_title": "k (classes allowed)",
+        "y_title": "Accuracy",
+        "labels": [f"top {k}" for k in chart["k"]],
+        "datasets": [{"label": label, "data": chart["accuracy"]}],
+    }
+
+
+def loss_curve_chart(chart: dict) -> Chart:
+    return {
+        "kind": "timeseries",
+        "title": "Loss per boosting stage",
+        "x_title": "Trees",
+        "y_title": chart.get("loss", "loss"),
+        "labels": chart["stages"],
+        "datasets": [
+            {"label": "Training rows", "data": chart["train"]},
+            {"label": "Hold-out", "data": chart["validation"]},
+        ],
+    }
+
+
+def _confusion_entry(matrix: dict) -> dict:
+    threshold = matrix.get("threshold")
+    return {
+        "note": f"at threshold {threshold}" if threshold is not None else "",
+        "chart": confusion_chart(matrix),
+        "matrix_labels": _matrix_labels(matrix),
+        "matrix_rows": _matrix_rows(matrix),
+    }
+
+
+# (metadata key, chart id, title, build(chart, label, other chart, other label) -> entry
+# fields): the Analytics tab's order. Binary curves overlay a compared version; the
+# multiclass and regression charts show the chosen version only (their samples differ).
+_CHARTS = (
+    (
+        "roc_curve",
+        "chart-roc",
+        "ROC curve",
+        lambda c, lb, o, ol: {"chart": roc_chart(c, lb, o, ol)},
+    ),
+    (
+        "pr_curve",
+        "chart-pr",
+        "Precision-recall curve",
+        lambda c, lb, o, ol: {"chart": pr_chart(c, lb, o, ol)},
+    ),
+    ("confusion_matrix", "chart-confusion", "Confusion matrix", lambda c, *_: _confusion_entry(c)),
+    (
+        "per_class",
+        "chart-per-class",
+        "Per-class precision and recall",
+        lambda c, *_: {"chart": per_class_chart(c)},
+    ),
+    ("top_k", "chart-top-k", "Top-k accuracy", lambda c, lb, *_: {"chart": top_k_chart(c, lb)}),
+    (
+        "calibration",
+        "chart-calibration",
+        "Calibration",
+        lambda c, lb, o, ol: {"chart": calibration_chart(c, lb, o, ol)},
+    ),
+    (
+        "predicted_actual",
+        "chart-predicted-actual",
+        "Predicted vs actual",
+        lambda c, lb, *_: {
+            "chart": predicted_actual_chart(c, lb),
+            "note": f"a sample of {len(c['actual'])} of {c.get('rows', len(c['actual']))} rows",
+        },
+    ),
+    (
+        "predicted_actual",
+        "chart-residuals",
+        "Residuals vs predicted",
+        lambda c, lb, *_: {"chart": residuals_chart(c, lb)},
+    ),
+    (
+        "residual_histogram",
+        "chart-residual-histogram",
+        "Residual histogram",
+        lambda c, lb, *_: {"chart": residual_histogram_chart(c, lb)},
+    ),
+    (
+        "error_by_decile",
+        "chart-error-decile",
+        "Error by decile of the prediction",
+        lambda c, *_: {"chart": error_by_decile_chart(c)},
+    ),
+    (
+        "feature_importance",
+        "chart-importance",
+        "Global feature importance",
+        lambda c, *_: {"chart": importance_chart(c), "note": c.get("method", "")},
+    ),
+    (
+        "loss_curve",
+        "chart-loss",
+        "Loss per boosting stage",
+        lambda c, *_: {"chart": loss_curve_chart(c)},
+    ),
+)
+
+
 def version_charts(
     charts: dict, *, label: str, other: dict | None = None, other_label: str = ""
 ) -> list[dict]:
     """[{id, title, chart, note}] for every chart the version has, in a fixed order."""
     other = other or {}
     out = []
-    if "roc_curve" in charts:
-        out.append(
-            {
-                "id": "chart-roc",
-                "title": "ROC curve",
-                "chart": roc_chart(charts["roc_curve"], label, other.get("roc_curve"), other_label),
-            }
-        )
-    if "pr_curve" in charts:
-        out.append(
-            {
-                "id": "chart-pr",
-                "title": "Precision-recall curve",
-                "chart": pr_chart(charts["pr_curve"], label, other.get("pr_curve"), other_label),
-            }
-        )
-    if "confusion_matrix" in charts:
-        matrix = charts["confusion_matrix"]
-        threshold = matrix.get("threshold")
-        out.append(
-            {
-                "id": "chart-confusion",
-                "title": "Confusion matrix",
-                "note": f"at threshold {threshold}" if threshold is not None else "",
-                "chart": confusion_chart(matrix),
-                "matrix_labels": _matrix_labels(matrix),
-                "matrix_rows": _matrix_rows(matrix),
-            }
-        )
-    if "calibration" in charts:
-        out.append(
-            {
-                "id": "chart-calibration",
-                "title": "Calibration",
-                "chart": calibration_chart(
-                    charts["calibration"], label, other.get("calibration"), other_label
-                ),
-            }
-        )
-    if "feature_importance" in charts:
-        out.append(
-            {
-                "id": "chart-importance",
-                "title": "Global feature importance",
-                "note": charts["feature_importance"].get("method", ""),
-                "chart": importance_chart(charts["feature_importance"]),
-            }
-        )
+    for key, chart_id, title, build in _CHARTS:
+        if key in charts:
+            entry = {"id": chart_id, "title": title, "note": ""}
+            entry.update(build(charts[key], label, other.get(key), other_label))
+            out.append(entry)
     return out

@@ -35,7 +35,11 @@ BINARY = "binary_classification"
 MULTICLASS = "multiclass_classification"
 REGRESSION = "regression"
 # permutation_importance's scoring when a model has no importances of its own.
-IMPORTANCE_SCORING = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "neg_mean_absolute_error"}
+IMPORTANCE_SCORING = {
+    BINARY: "roc_auc",
+    MULTICLASS: "accuracy",
+    REGRESSION: "neg_mean_absolute_error",
+}
 
 
 def _r(value: float, digits: int = 6) -> float:
@@ -349,7 +353,9 @@ def evaluate_for_task(
     )
 
 
-def loss_curve_chart(stages: list[int], train: list[float], validation: list[float], loss: str) -> dict:
+def loss_curve_chart(
+    stages: list[int], train: list[float], validation: list[float], loss: str
+) -> dict:
     """The metadata's `loss_curve`: the loss after each stage (thinned to MAX_CURVE_POINTS)."""
     stage_l, train_l, val_l = _thin(np.asarray(stages), np.asarray(train), np.asarray(validation))
     return {

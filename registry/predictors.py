@@ -23,7 +23,9 @@ from registry.prompting import PromptError, prompt_render, response_parse
 @dataclass(frozen=True)
 class Prediction:
     label: Any
-    score: float | None
+    score: float | None  # binary: P(class 1); multiclass: P(label); regression: the value
+    # Multiclass only: {class: probability} for every class the model knows.
+    probabilities: dict[Any, float] | None = None
 
 
 class PredictorUnavailable(Exception):
@@ -170,15 +172,32 @@ class SklearnPredictor(Predictor):
         else:
             raw = self._raw(self.estimator, X)
         if hasattr(self.estimator, "predict_proba") and self._classes:
+            if self._positive is None:
+                return self._multiclass(raw)
             out = []
             for p in raw:
                 best = int(p.argmax())
-                score = float(p[self._positive]) if self._positive is not None else float(p[best])
-                out.append(Prediction(label=_plain(self._classes[best]), score=score))
+                out.append(
+                    Prediction(label=_plain(self._classes[best]), score=float(p[self._positive]))
+                )
             return out
         if self.task == Task.REGRESSION:
             return [Prediction(label=float(v), score=float(v)) for v in raw]
         return [Prediction(label=_plain(v), score=None) for v in raw]
+
+    def _multiclass(self, raw: np.ndarray) -> list[Prediction]:
+        classes = [_plain(c) for c in self._classes]
+        out = []
+        for p in raw:
+            best = int(p.argmax())
+            out.append(
+                Prediction(
+                    label=classes[best],
+                    score=float(p[best]),
+                    probabilities={c: float(v) for c, v in zip(classes, p, strict=True)},
+                )
+            )
+        return out
 
 
 class ExternalPredictor(Predictor):

@@ -63,13 +63,15 @@ def all_tags(user) -> list[str]:
 # The KPI cards of the Analytics tab; every other metric goes in the collapsible sections.
 KEY_METRICS = {
     Task.BINARY: ["auc_roc", "accuracy", "f1", "log_loss", "brier"],
-    Task.MULTICLASS: ["accuracy", "f1", "log_loss"],
-    Task.REGRESSION: ["rmse", "mae", "r2"],
+    # "f1" for multiclass documents imported before macro F1 had its own name.
+    Task.MULTICLASS: ["accuracy", "f1_macro", "f1", "log_loss", "top_2_accuracy"],
+    Task.REGRESSION: ["mae", "rmse", "r2", "mape"],
     Task.TEXT_GENERATION: ["accuracy", "f1"],
 }
-LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mae"}
-# Descriptive numbers: a difference in them is neither better nor worse.
-NEUTRAL_METRICS = {"n_test", "positive_rate"}
+LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mae", "mape", "median_absolute_error"}
+# Descriptive numbers: a difference in them is neither better nor worse (a bias is better
+# nearer 0, on either side).
+NEUTRAL_METRICS = {"n_test", "positive_rate", "mean_error"}
 METRIC_LABELS = {
     "auc_roc": "AUC-ROC",
     "auc_pr": "AUC-PR (average precision)",
@@ -83,6 +85,12 @@ METRIC_LABELS = {
     "mae": "MAE",
     "r2": "R²",
     "positive_rate": "Positive rate",
+    "f1_macro": "Macro F1",
+    "f1_weighted": "Weighted F1",
+    "top_2_accuracy": "Top-2 accuracy",
+    "mape": "MAPE (rows with a non-zero actual)",
+    "median_absolute_error": "Median absolute error",
+    "mean_error": "Mean error (bias, predicted − actual)",
     "n_test": "Hold-out rows",
 }
 

@@ -67,7 +67,13 @@ def error_by_decile(y_true: Any, y_pred: Any, *, bins: int = DECILES) -> dict[st
     y_true, y_pred = _floats(y_true), _floats(y_pred)
     order = np.argsort(y_pred, kind="stable")
     groups = [g for g in np.array_split(order, min(bins, len(order))) if len(g)]
-    out: dict[str, list] = {"decile": [], "mean_predicted": [], "mae": [], "mean_error": [], "counts": []}
+    out: dict[str, list] = {
+        "decile": [],
+        "mean_predicted": [],
+        "mae": [],
+        "mean_error": [],
+        "counts": [],
+    }
     for index, rows in enumerate(groups, start=1):
         errors = y_pred[rows] - y_true[rows]
         out["decile"].append(index)

@@ -9,8 +9,9 @@ from django.shortcuts import get_object_or_404
 from core.permissions import actable, require, visible
 from groups.models import ModelGroup
 from providers.models import ProviderKind
-from registry.models import Flavor, ModelVersion, VersionStatus
+from registry.models import Flavor, ModelVersion, Task, VersionStatus
 from training.models import FineTuneJob, JobEvent, JobStatus, Preset
+from training.trainers.base import LOSS_NAMES
 
 JOBS_PER_PAGE = 20
 EVENTS_PER_PAGE = 50
@@ -69,6 +70,12 @@ def _loss_points(job: FineTuneJob) -> list[dict[str, Any]]:
     ]
 
 
+def job_loss_name(job: FineTuneJob) -> str:
+    """The loss a job reports per stage: squared error for a regression, log loss otherwise."""
+    task = job.model.task if job.model_id else None
+    return LOSS_NAMES["squared_error" if task == Task.REGRESSION else "log_loss"]
+
+
 def job_loss_chart(*, job: FineTuneJob) -> dict[str, Any]:
     """The loss at every stage so far, as chart data (components/chart.html draws it)."""
     points = _loss_points(job)
@@ -78,7 +85,7 @@ def job_loss_chart(*, job: FineTuneJob) -> dict[str, Any]:
         "kind": "timeseries",
         "title": "Loss per stage",
         "x_title": x_key,
-        "y_title": "log loss",
+        "y_title": job_loss_name(job),
         "labels": [p.get(x_key, i + 1) for i, p in enumerate(points)],
         "datasets": [
             {"label": label, "data": [p.get(key) for p in points]}

@@ -6,8 +6,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from core import roles
 from tests.browser import log_in, screenshot
-from tests.factories import UserFactory
+from tests.factories import role_user
 from tests.inference.analytics_rows import fill_rows, make_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -15,12 +16,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_compare_promote_and_explain_in_the_browser(browser_page, live_server):
     page = browser_page
-    user = UserFactory()
+    user = role_user(roles.OPERATOR)  # promotes in its own team's group
     group, (champion, challenger) = make_group()
     fill_rows(group, [champion, challenger], n=400, seed=8)
     log_in(page, user.username, "correct-horse-battery")
 
-    page.goto(f"/inference/groups/{group.slug}/compare/")
+    page.goto(f"/groups/{group.slug}/compare/")
     for version in (champion, challenger):
         card = page.locator(f'[data-member="{version.pk}"]')
         expect(card.locator('[data-metric="auc"] .kpi-value')).to_have_text(
@@ -60,11 +61,13 @@ def test_compare_promote_and_explain_in_the_browser(browser_page, live_server):
     expect(page).to_have_url(re.compile(r"/compare/\?window=24h"))
     screenshot(page, "inference-compare-promoted")
 
-    page.goto(f"/inference/groups/{group.slug}/inferences/?has_outcome=yes")
+    page.goto(f"/groups/{group.slug}/inferences/?has_outcome=yes")
     first = page.locator("#results tbody tr a").first
     expect(first).to_be_visible()
     screenshot(page, "inference-browser")
     first.click()
-    expect(page.locator("canvas#waterfall")).to_have_attribute("data-rendered", "true")
+    expect(page.locator('canvas[data-chart="waterfall"]')).to_have_attribute(
+        "data-rendered", "true"
+    )
     expect(page.locator('[data-field="score"]')).to_have_text(re.compile(r"^0\.\d+|1\.0+$"))
     screenshot(page, "inference-detail")

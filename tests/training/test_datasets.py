@@ -134,7 +134,7 @@ def test_a_dataset_with_one_class_cannot_train():
         check_trainable(rows, binary_label=True)
 
     assert caught.value.errors["dataset"] == [
-        "The label needs both classes (0 and 1), each at least twice; found 0: 25 rows."
+        "The label 'default' needs both classes (0 and 1), each at least twice; found 0: 25 rows."
     ]
 
 

@@ -10,6 +10,9 @@ provider job, followed by polling).
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# The loss a local job reports per stage, by what the estimator predicts.
+LOSS_NAMES = {"log_loss": "log loss", "squared_error": "squared error (MSE)"}
+
 
 class JobCancelled(Exception):
     """The user cancelled the job; raised by the reporter at the next stage."""

@@ -33,6 +33,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from training.trainers.base import LOSS_NAMES
+
 BOOSTING_STAGES = 20
 FOREST_STAGES = 10
 SOLVER_STEP = 10  # logistic regression iterations per stage
@@ -40,7 +42,6 @@ SOLVER_STEP = 10  # logistic regression iterations per stage
 # Estimator settings per preset beyond the split ones (validation_split, random_state).
 SPLIT_PARAMS = ("validation_split", "random_state")
 REGRESSION = "regression"
-LOSS_NAMES = {"log_loss": "log loss", "squared_error": "squared error (MSE)"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,324 @@
+"""The permission matrix: every URL of the product (pages, API, admin) against every kind
+of caller, with the expected answer written down once per URL and method.
+
+Callers: anonymous; a Viewer, an Operator, an Approver and an Admin of the team that owns
+the data; an Operator of another team; and API keys of the owning team with one scope
+each. ALLOW means the permission check let the caller through (any answer but 401, 403 or
+the login redirect: a 400 for an empty body still proves the caller was let in).
+
+A URL pattern with no row here fails `test_every_url_has_a_row`: a new URL is born with
+its permissions written down.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.contrib.admin import site as admin_site
+from django.db import transaction
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from core import roles
+from tests.factories import TeamFactory, default_team, role_user
+
+ALLOW, LOGIN, DENY, UNAUTH, NOTFOUND = "allow", "login", 403, 401, 404
+ANON, VIEWER, OPERATOR, OTHER_OP, APPROVER, ADMIN = (
+    "anonymous", "viewer", "operator", "other-team operator", "approver", "admin",
+)
+KEY_PREDICT, KEY_READ, KEY_MANAGE = "key:predict", "key:read", "key:manage"
+CALLERS = (ANON, VIEWER, OPERATOR, OTHER_OP, APPROVER, ADMIN, KEY_PREDICT, KEY_READ, KEY_MANAGE)
+PEOPLE = (VIEWER, OPERATOR, OTHER_OP, APPROVER, ADMIN)
+KEYS = (KEY_PREDICT, KEY_READ, KEY_MANAGE)
+
+
+def expect(default, **cells) -> dict[str, object]:
+    table = dict.fromkeys(CALLERS, default)
+    table.update({name.replace("_", " ").replace("key ", "key:"): v for name, v in cells.items()})
+    return table
+
+
+def _who(*callers: str, yes=ALLOW, no=DENY, anon=LOGIN, keys=LOGIN) -> dict[str, object]:
+    table = {c: (yes if c in callers else no) for c in PEOPLE}
+    table[ANON] = anon
+    table.update(dict.fromkeys(KEYS, keys))
+    return table
+
+
+# Pages (sessions only: an API key on a page is sent to the login page).
+PAGE_PUBLIC = dict.fromkeys(CALLERS, ALLOW)
+PAGE_READ = _who(*PEOPLE)
+PAGE_OPERATE = _who(OPERATOR, ADMIN)
+PAGE_APPROVE = _who(APPROVER, ADMIN)
+PAGE_ADMIN = _who(ADMIN)
+
+
+def _api(*callers: str, keys: tuple[str, ...] = ()) -> dict[str, object]:
+    table = _who(*callers, anon=UNAUTH)
+    table.update({k: (ALLOW if k in keys else DENY) for k in KEYS})
+    return table
+
+
+API_READ = _api(*PEOPLE, keys=(KEY_READ,))
+API_OPERATE = _api(OPERATOR, ADMIN, keys=(KEY_MANAGE,))
+API_APPROVE = _api(APPROVER, ADMIN)
+API_ADMIN = _api(ADMIN)
+API_PREDICT = _api(keys=(KEY_PREDICT,))
+API_PUBLIC = dict.fromkeys(CALLERS, ALLOW)
+
+# Admin pages: staff only (the Admin principal is staff); others go to the admin login.
+ADMIN_STAFF = {**dict.fromkeys(CALLERS, LOGIN), ADMIN: ALLOW}
+ADMIN_NONE = {**dict.fromkeys(CALLERS, LOGIN), ADMIN: DENY}
+
+G = "{group}"
+M = "{model}"
+V = "{version}"
+
+# (url name, method) -> (path, body, expected)
+ROWS: dict[tuple[str, str], tuple[str, dict | None, dict]] = {
+    # hub
+    ("dashboard", "GET"): ("/", None, PAGE_READ),
+    ("healthz", "GET"): ("/healthz", None, PAGE_PUBLIC),
+    ("login", "GET"): ("/login/", None, PAGE_PUBLIC),
+    ("logout", "POST"): ("/logout/", {}, {**PAGE_PUBLIC}),
+    ("api-schema", "GET"): ("/api/schema/", None, _api(*PEOPLE, keys=KEYS)),
+    ("api-docs", "GET"): ("/api/docs/", None, PAGE_READ),
+    # providers
+    ("providers:provider_list", "GET"): ("/providers/", None, PAGE_READ),
+    ("api-provider-list", "GET"): ("/api/v1/providers/", None, API_READ),
+    ("api-provider-detail", "GET"): ("/api/v1/providers/{provider}/", None, API_READ),
+    # registry pages
+    ("registry:model_list", "GET"): ("/models/", None, PAGE_READ),
+    ("registry:model_detail", "GET"): (f"/models/{M}/", None, PAGE_READ),
+    ("registry:version_detail", "GET"): (f"/models/{M}/versions/{V}/", None, PAGE_READ),
+    ("registry:version_transition", "POST"): (
+        f"/models/{M}/versions/{V}/status/", {"status": "staging"}, PAGE_OPERATE,
+    ),
+    ("registry:version_upload", "GET"): ("/models/upload/", None, _who(OPERATOR, OTHER_OP, ADMIN)),
+    ("registry:model_import", "GET"): ("/models/import/", None, _who(OPERATOR, OTHER_OP, ADMIN)),
+    ("registry:model_import_confirm", "POST"): (
+        "/models/import/confirm/", {}, _who(OPERATOR, OTHER_OP, ADMIN),
+    ),
+    # registry API
+    ("registry-metadata-schema", "GET"): ("/api/v1/schema/model-metadata", None, API_PUBLIC),
+    ("registry-model-list", "GET"): ("/api/v1/models/", None, API_READ),
+    ("registry-model-list", "POST"): (
+        "/api/v1/models/", {}, _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
+    ),
+    ("registry-model-detail", "GET"): (f"/api/v1/models/{M}/", None, API_READ),
+    ("registry-version-upload", "POST"): (f"/api/v1/models/{M}/versions/", {}, API_OPERATE),
+    ("registry-version-detail", "GET"): (f"/api/v1/models/{M}/versions/{V}/", None, API_READ),
+    ("registry-version-status", "POST"): (
+        f"/api/v1/models/{M}/versions/{V}/status", {"status": "staging"}, API_OPERATE,
+    ),
+    ("registry-model-import", "POST"): (
+        "/api/v1/models/import", {}, _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
+    ),
+    ("registry-model-import-confirm", "POST"): (
+        "/api/v1/models/import/confirm", {}, _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
+    ),
+    # groups pages
+    ("groups:group_list", "GET"): ("/groups/", None, PAGE_READ),
+    ("groups:group_create", "GET"): ("/groups/new/", None, _who(OPERATOR, OTHER_OP, ADMIN)),
+    ("groups:group_detail", "GET"): (f"/groups/{G}/", None, PAGE_READ),
+    ("groups:group_promote", "POST"): (f"/groups/{G}/promote/", {}, PAGE_OPERATE),
+    ("groups:group_traffic", "POST"): (f"/groups/{G}/traffic/", {}, PAGE_OPERATE),
+    ("groups:group_rollback", "POST"): (f"/groups/{G}/rollback/", {}, PAGE_OPERATE),
+    ("groups:pending_approve", "POST"): (f"/groups/{G}/pending/{{pending}}/approve/", {}, PAGE_APPROVE),
+    ("groups:pending_reject", "POST"): (f"/groups/{G}/pending/{{pending}}/reject/", {}, PAGE_APPROVE),
+    # groups API
+    ("api-group-list", "GET"): ("/api/v1/groups/", None, API_READ),
+    ("api-group-list", "POST"): (
+        "/api/v1/groups/", {}, _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
+    ),
+    ("api-group-detail", "GET"): (f"/api/v1/groups/{G}/", None, API_READ),
+    ("api-group-detail", "PATCH"): (f"/api/v1/groups/{G}/", {"description": "x"}, API_OPERATE),
+    ("api-group-detail", "DELETE"): (f"/api/v1/groups/{G}/", None, API_ADMIN),
+    ("api-group-promote", "POST"): (f"/api/v1/groups/{G}/promote", {}, API_OPERATE),
+    ("api-group-traffic", "POST"): (f"/api/v1/groups/{G}/traffic", {}, API_OPERATE),
+    ("api-group-rollback", "POST"): (f"/api/v1/groups/{G}/rollback", {}, API_OPERATE),
+    ("api-group-pending-changes", "GET"): (f"/api/v1/groups/{G}/pending-changes/", None, API_READ),
+    ("api-group-pending-approve", "POST"): (
+        f"/api/v1/groups/{G}/pending-changes/{{pending}}/approve", {}, API_APPROVE,
+    ),
+    ("api-group-pending-reject", "POST"): (
+        f"/api/v1/groups/{G}/pending-changes/{{pending}}/reject", {}, API_APPROVE,
+    ),
+    # inference
+    ("group-predict", "POST"): (f"/api/v1/groups/{G}/predict", {}, API_PREDICT),
+    ("group-feedback", "POST"): (f"/api/v1/groups/{G}/feedback", {}, API_PREDICT),
+    ("group-comparison", "GET"): (f"/api/v1/groups/{G}/comparison", None, API_READ),
+    ("group-inferences", "GET"): (f"/api/v1/groups/{G}/inferences", None, API_READ),
+    ("inference:group_compare", "GET"): (f"/groups/{G}/compare/", None, PAGE_READ),
+    ("inference:group_inferences", "GET"): (f"/groups/{G}/inferences/", None, PAGE_READ),
+    ("inference:group_inferences_export", "GET"): (
+        f"/groups/{G}/inferences/export.csv", None, PAGE_READ,
+    ),
+    ("inference:inference_detail", "GET"): (f"/groups/{G}/inferences/{{request_id}}/", None, PAGE_READ),
+    ("inference:version_live", "GET"): ("/inference/versions/{version_id}/live/", None, PAGE_READ),
+    ("inference:legacy_group", "GET"): (f"/inference/groups/{G}/compare/", None, _who(*PEOPLE)),
+    # training
+    ("training:job_list", "GET"): ("/training/", None, PAGE_READ),
+    ("training:job_new", "GET"): ("/training/new/", None, _who(OPERATOR, OTHER_OP, ADMIN)),
+    ("training:job_detail", "GET"): ("/training/jobs/{job}/", None, PAGE_READ),
+    ("training:job_cancel", "POST"): ("/training/jobs/{job}/cancel", {}, PAGE_OPERATE),
+    ("training:job_retry", "POST"): ("/training/jobs/{job}/retry", {}, PAGE_OPERATE),
+    ("training:job_join_group", "POST"): ("/training/jobs/{job}/join-group", {}, PAGE_OPERATE),
+    ("api-training-job-list", "GET"): ("/api/v1/training/jobs/", None, API_READ),
+    ("api-training-job-list", "POST"): (
+        "/api/v1/training/jobs/", {}, _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
+    ),
+    ("api-training-job-detail", "GET"): ("/api/v1/training/jobs/{job}/", None, API_READ),
+    ("api-training-job-cancel", "POST"): ("/api/v1/training/jobs/{job}/cancel", {}, API_OPERATE),
+}
+ROWS.update(
+    {
+        ("api-rollout-list", "GET"): (f"/api/v1/groups/{G}/rollouts/", None, API_READ),
+        ("api-rollout-list", "POST"): (f"/api/v1/groups/{G}/rollouts/", {}, API_OPERATE),
+        ("api-rollout-detail", "GET"): (f"/api/v1/groups/{G}/rollouts/{{rollout}}/", None, API_READ),
+        ("api-rollout-pause", "POST"): (f"/api/v1/groups/{G}/rollouts/{{rollout}}/pause/", {}, API_OPERATE),
+        ("api-rollout-resume", "POST"): (
+            f"/api/v1/groups/{G}/rollouts/{{rollout}}/resume/", {}, API_OPERATE,
+        ),
+        ("api-rollout-abort", "POST"): (f"/api/v1/groups/{G}/rollouts/{{rollout}}/abort/", {}, API_OPERATE),
+        ("rollouts:group_rollouts", "GET"): (f"/groups/{G}/rollouts/", None, PAGE_READ),
+        ("rollouts:rollout_start", "POST"): (f"/groups/{G}/rollouts/start/", {}, PAGE_OPERATE),
+        ("rollouts:rollout_detail", "GET"): (f"/groups/{G}/rollouts/{{rollout}}/", None, PAGE_READ),
+        ("rollouts:rollout_pause", "POST"): (f"/groups/{G}/rollouts/{{rollout}}/pause/", {}, PAGE_OPERATE),
+        ("rollouts:rollout_resume", "POST"): (f"/groups/{G}/rollouts/{{rollout}}/resume/", {}, PAGE_OPERATE),
+        ("rollouts:rollout_abort", "POST"): (f"/groups/{G}/rollouts/{{rollout}}/abort/", {}, PAGE_OPERATE),
+    }
+)
+ROWS[("logout", "POST")] = ("/logout/", {}, dict.fromkeys(CALLERS, LOGIN))
+
+
+def _admin_rows() -> dict[tuple[str, str], tuple[str, dict | None, dict]]:
+    """The admin's own pages: the changelist of every registered model, staff only."""
+    rows = {}
+    for model in admin_site._registry:
+        meta = model._meta
+        name = f"admin:{meta.app_label}_{meta.model_name}_changelist"
+        rows[(name, "GET")] = (f"/admin/{meta.app_label}/{meta.model_name}/", None, ADMIN_STAFF)
+    rows[("admin:index", "GET")] = ("/admin/", None, ADMIN_STAFF)
+    return rows
+
+
+ROWS.update(_admin_rows())
+
+
+def _url_names(patterns, namespace: str = "") -> set[str]:
+    names: set[str] = set()
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}:{pattern.namespace}" if namespace and pattern.namespace else (
+                pattern.namespace or namespace
+            )
+            names |= _url_names(pattern.url_patterns, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(f"{namespace}:{pattern.name}" if namespace else pattern.name)
+    return names
+
+
+def _product_url_names() -> set[str]:
+    # The admin's generated per-model pages (add, change, delete, history) follow one rule,
+    # the changelist's, which the rows cover model by model.
+    return {
+        name for name in _url_names(get_resolver().url_patterns)
+        if not name.startswith("admin:") or name == "admin:index"
+    }
+
+
+def test_every_url_has_a_row():
+    covered = {name for name, _ in ROWS}
+
+    missing = sorted(_product_url_names() - covered)
+
+    assert missing == [], f"URLs without a row in the permission matrix: {missing}"
+
+
+@pytest.fixture
+def world(db):
+    """One team's data: a model with a version, a group, a job, a provider, a pending
+    change, a logged request; callers of every kind."""
+    from django.contrib.auth.models import Group, Permission
+
+    from groups.models import PendingChange
+    from rollouts.services import rollout_start
+    from tests.groups.factories import make_api_key
+    from tests.inference.serving_factories import serving_group
+    from tests.providers.factories import ProviderFactory
+    from tests.training.factories import FineTuneJobFactory
+
+    roles.roles_sync(Group, Permission)
+    team = default_team()
+    setup = serving_group(name="Matrix Group")
+    group = setup.group
+    version = setup.champion
+    pending = PendingChange.objects.create(
+        group=group, action="set_traffic", payload={"weights": {}}, author=role_user(roles.OPERATOR)
+    )
+    other = TeamFactory(name="Other team", slug="other-team")
+    admin = role_user(roles.ADMIN, is_staff=True)
+    people = {
+        VIEWER: role_user(roles.VIEWER),
+        OPERATOR: role_user(roles.OPERATOR),
+        OTHER_OP: role_user(roles.OPERATOR, team=other),
+        APPROVER: role_user(roles.APPROVER),
+        ADMIN: admin,
+    }
+    keys = {
+        f"key:{scope}": make_api_key(name=scope, scopes=(scope,), all_groups=True, team=team)[1]
+        for scope in ("predict", "read", "manage")
+    }
+    job = FineTuneJobFactory()
+    rollout = rollout_start(group=group, challenger=setup.challenger, actor=people[OPERATOR])
+    return {
+        "people": people,
+        "keys": keys,
+        "values": {
+            "group": group.slug,
+            "model": version.model.slug,
+            "version": version.version,
+            "version_id": version.pk,
+            "pending": pending.pk,
+            "job": job.pk,
+            "provider": ProviderFactory().pk,
+            "request_id": uuid.uuid4(),
+            "rollout": rollout.pk,
+        },
+    }
+
+
+def _outcome(response) -> object:
+    if response.status_code in (301, 302) and "/login/" in response.get("Location", ""):
+        return LOGIN
+    if response.status_code in (401, 403):
+        return response.status_code
+    return ALLOW
+
+
+def _call(client, caller: str, world: dict, method: str, path: str, body: dict | None):
+    client.logout()
+    headers = {}
+    if caller in world["people"]:
+        client.force_login(world["people"][caller])
+    elif caller in world["keys"]:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {world['keys'][caller]}"
+    call = getattr(client, method.lower())
+    if method == "GET":
+        return call(path, **headers)
+    return call(path, body or {}, content_type="application/json", **headers)
+
+
+@pytest.mark.parametrize(("name", "method"), sorted(ROWS), ids=lambda v: str(v))
+def test_permission_matrix(client, world, name, method):
+    template, body, expected = ROWS[(name, method)]
+    path = template.format(**world["values"])
+    found = {}
+    for caller in CALLERS:
+        with transaction.atomic():
+            found[caller] = _outcome(_call(client, caller, world, method, path, body))
+            transaction.set_rollback(True)
+
+    wrong = {c: f"expected {expected[c]}, got {found[c]}" for c in CALLERS if found[c] != expected[c]}
+    assert wrong == {}, f"{method} {path}"

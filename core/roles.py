@@ -23,6 +23,7 @@ READ_PERMS = frozenset(
         "training.view_jobevent",
         "providers.view_provider",
         "inference.view_archivedinferencetable",
+        "inference.view_batchjob",
         "rollouts.view_rollout",
         "monitoring.view_reference",
         "monitoring.view_snapshot",
@@ -44,6 +45,8 @@ OPERATE_PERMS = frozenset(
         "registry.change_registeredmodel",
         "registry.add_modelversion",
         "registry.change_modelversion",
+        "inference.add_batchjob",
+        "inference.change_batchjob",
         "training.add_finetunejob",
         "training.change_finetunejob",
         "training.add_dataset",
@@ -81,6 +84,21 @@ ADMIN_PERMS = frozenset(
         "registry.delete_modelversion",
         "inference.delete_archivedinferencetable",
         "inference.change_archivedinferencetable",
+        # People, their roles and teams; unlocking logins; the periodic tasks' schedule.
+        "auth.view_user",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_group",
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "axes.view_accessfailurelog",
+        "axes.view_accesslog",
+        "django_celery_beat.view_periodictask",
+        "django_celery_beat.change_periodictask",
+        "django_celery_beat.view_intervalschedule",
+        "django_celery_beat.view_crontabschedule",
+        "django_celery_beat.view_solarschedule",
+        "django_celery_beat.view_clockedschedule",
         "core.view_team",
         "core.add_team",
         "core.change_team",
@@ -102,7 +120,8 @@ ROLE_PERMS: dict[str, frozenset[str]] = {
 SCOPE_PERMS: dict[str, frozenset[str]] = {
     "predict": frozenset({PREDICT_PERM}),
     "read": READ_PERMS,
-    "manage": OPERATE_PERMS,
+    # What an Operator may do through the API, which includes reading what it acts on.
+    "manage": OPERATE_PERMS | READ_PERMS,
 }
 SCOPES = tuple(SCOPE_PERMS)
 

@@ -295,6 +295,11 @@ HUB_ROUTING_OVERRIDES = dict(
 HUB_PREDICT_BATCH_MAX = env.int("HUB_PREDICT_BATCH_MAX", default=1000)
 # Versions backed by an external LLM cost a provider call per instance: a lower cap.
 HUB_PREDICT_BATCH_MAX_EXTERNAL = env.int("HUB_PREDICT_BATCH_MAX_EXTERNAL", default=20)
+# Batch prediction (inference/batch/): rows per chunk, how many chunks of one job run at
+# once on the worker pool, and the largest file accepted.
+HUB_BATCH_CHUNK_ROWS = env.int("HUB_BATCH_CHUNK_ROWS", default=5000)
+HUB_BATCH_PARALLEL_CHUNKS = env.int("HUB_BATCH_PARALLEL_CHUNKS", default=2)
+HUB_BATCH_MAX_BYTES = env.int("HUB_BATCH_MAX_BYTES", default=2 * 1024 * 1024 * 1024)
 
 # --- Registry uploads (registry/artifacts.py, registry/importing/) ----------------------
 # A skops artifact's size, its unpacked size and entries, and its zip compression ratio are

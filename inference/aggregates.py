@@ -38,12 +38,14 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Ceil, Ln, Trunc
+from django.db.models.functions import Abs, Cast, Ceil, Ln, Trunc
 
 from groups.models import Role
 from inference import analytics, latency_sketch
 from inference.hours import Span, WindowSplit, window_split
+from inference.metrics.counts import ErrorSums
 from inference.models import HourlyLatency, HourlyRollup, RollupDirtyHour, RollupState
+from registry.models import Task
 
 PERCENTILES = (0.5, 0.95, 0.99)
 # Enough for AUC to two decimals many times over, small enough for the page to stay fast.
@@ -89,6 +91,9 @@ class Totals:
     labelled: int = 0
     confusion: analytics.Confusion = analytics.Confusion()
     latency: tuple[float | None, ...] = (None, None, None)
+    # Regression: the labelled rows' error sums. Multiclass: (predicted, actual) -> rows.
+    error_sums: ErrorSums = ErrorSums()
+    cells: dict[tuple[Any, Any], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,29 +138,71 @@ def latency_bucket() -> Case:
     )
 
 
-def bucket_totals_query(model: type[Model], spans: Sequence[Span], kind: str) -> QuerySet:
+def bucket_totals_query(
+    model: type[Model], spans: Sequence[Span], kind: str, *, task: str = Task.BINARY
+) -> QuerySet:
     """One scan of the spans, GROUP BY (model version, hour or day, prediction, outcome):
     what the hourly roll-ups store, and what the comparison reads raw.
 
     Grouping by the two labels instead of counting each confusion cell with its own JSON
     comparison halves the cost of the scan (bench/analytics); for a classifier they take a
-    handful of values, so a few thousand small groups come back at most."""
-    return (
+    handful of values, so a few thousand small groups come back at most.
+
+    A regression's predictions and outcomes are numbers, nearly all distinct: its rows are
+    grouped by (model version, hour or day) only, with the sums of its errors instead."""
+    rows = (
         model.objects.filter(spans_filter(spans))
         .order_by()
         .annotate(bucket=Trunc("created_at", kind, tzinfo=UTC))  # charts bucket in UTC
-        .values("model_version_id", "bucket", "prediction", "outcome")
-        .annotate(
-            requests=Count("id"),
-            served=Count("id", filter=SERVED),
-            scored=Count("score"),
-            score_sum=Sum("score"),
-            score_squares=Sum(F("score") * F("score")),
-            fallbacks=Count("id", filter=Q(fallback=True)),
-            errors=Count("id", filter=~Q(error="")),
-        )
-        .order_by()
     )
+    if task == Task.REGRESSION:
+        rows = rows.values("model_version_id", "bucket")
+    else:
+        rows = rows.values("model_version_id", "bucket", "prediction", "outcome")
+    rows = rows.annotate(
+        requests=Count("id"),
+        served=Count("id", filter=SERVED),
+        scored=Count("score"),
+        score_sum=Sum("score"),
+        score_squares=Sum(F("score") * F("score")),
+        fallbacks=Count("id", filter=Q(fallback=True)),
+        errors=Count("id", filter=~Q(error="")),
+    )
+    if task == Task.REGRESSION:
+        rows = rows.annotate(**error_sums_aggregates())
+    return rows.order_by()
+
+
+ERROR_FIELDS = (
+    "error_rows",
+    "error_sum",
+    "abs_error_sum",
+    "squared_error_sum",
+    "actual_sum",
+    "actual_squares",
+    "ape_sum",
+    "ape_rows",
+)
+
+
+def error_sums_aggregates() -> dict[str, Any]:
+    """The sums of a regression's errors over its labelled rows (error = score − outcome;
+    a regression's score is its prediction), computed in SQL. The JSON outcome is cast to
+    a float: jsonb -> double precision on PostgreSQL, CAST(text AS REAL) on SQLite."""
+    actual = Cast("outcome", FloatField())
+    error = F("score") - actual
+    labelled = Q(outcome__isnull=False, score__isnull=False)
+    nonzero = labelled & ~Q(outcome=0)
+    return {
+        "error_rows": Count("id", filter=labelled),
+        "error_sum": Sum(error, filter=labelled),
+        "abs_error_sum": Sum(Abs(error), filter=labelled),
+        "squared_error_sum": Sum(error * error, filter=labelled),
+        "actual_sum": Sum(actual, filter=labelled),
+        "actual_squares": Sum(actual * actual, filter=labelled),
+        "ape_sum": Sum(Abs(error) / Abs(actual), filter=nonzero),
+        "ape_rows": Count("id", filter=nonzero),
+    }
 
 
 def latency_counts_query(
@@ -193,15 +240,29 @@ def _label(value: Any) -> int | None:
     return None
 
 
-def _add_group(total: dict[str, float], row: dict[str, Any]) -> None:
+def _cell_key(value: Any) -> Any:
+    # A class label as a dict key: JSON scalars as they are, anything else as its JSON text.
+    return value if isinstance(value, str | int | float | bool) else repr(value)
+
+
+def _add_group(total: dict[Any, float], row: dict[str, Any]) -> None:
     for key in ADDITIVE:
         total[key] += row[key] or 0
-    predicted, actual = _label(row["prediction"]), _label(row["outcome"])
+    if row.get("error_rows"):  # a regression's (version, bucket) group
+        for key in ERROR_FIELDS:
+            total[key] = total.get(key, 0) + (row[key] or 0)
+        total["labelled"] += row["error_rows"]
+        return
+    predicted, actual = _label(row.get("prediction")), _label(row.get("outcome"))
     n = row["requests"]
     if predicted == 1:
         total["positives"] += n
-    if row["outcome"] is not None:
+    if row.get("outcome") is not None:
         total["labelled"] += n
+        if row.get("prediction") is not None:
+            # Per (predicted, actual) class: a multiclass model's confusion counts.
+            cell = ("cell", _cell_key(row["prediction"]), _cell_key(row["outcome"]))
+            total[cell] = total.get(cell, 0) + n
     if predicted is not None and actual is not None:
         cell = {(1, 1): "tp", (1, 0): "fp", (0, 0): "tn", (0, 1): "fn"}[(predicted, actual)]
         total[cell] += n
@@ -235,7 +296,7 @@ def rollup_totals_query(group_id: int, split: WindowSplit, kind: str) -> QuerySe
         _rolled_hours(HourlyRollup.objects.filter(group_id=group_id), split)
         .annotate(bucket=Trunc("hour", kind, tzinfo=UTC))
         .values("model_version_id", "bucket", "prediction", "outcome")
-        .annotate(**{f"sum_{name}": Sum(name) for name in ADDITIVE})
+        .annotate(**{f"sum_{name}": Sum(name) for name in (*ADDITIVE, *ERROR_FIELDS)})
         .order_by()
     )
 
@@ -254,6 +315,7 @@ def member_totals(
     kind: str,
     *,
     group_id: int | None = None,
+    task: str = Task.BINARY,
 ) -> tuple[dict[int, Totals], dict[tuple[int, datetime], dict[str, Any]]]:
     """(totals per model version, summed rows per (version, bucket) for the time series).
 
@@ -270,7 +332,7 @@ def member_totals(
     histograms: dict[int, latency_sketch.Histogram] = defaultdict(dict)
     if group_id is not None and split.rolled_to is not None:
         _add_rolled(buckets, histograms, group_id, split, kind)
-    for row in bucket_totals_query(model, split.raw, kind):
+    for row in bucket_totals_query(model, split.raw, kind, task=task):
         _add_group(buckets[(row["model_version_id"], row["bucket"])], row)
     for version_id, index, rows in latency_counts_query(model, split.raw):
         histogram = histograms[version_id]
@@ -281,7 +343,7 @@ def member_totals(
     for (version_id, _), bucket_total in buckets.items():
         total = sums[version_id]
         for key, value in bucket_total.items():
-            total[key] += value
+            total[key] = total.get(key, 0) + value
     totals = {
         version_id: _totals(total, histograms[version_id]) for version_id, total in sums.items()
     }
@@ -296,13 +358,21 @@ def _add_rolled(
     kind: str,
 ) -> None:
     for row in rollup_totals_query(group_id, split, kind):
-        row.update({name: row[f"sum_{name}"] for name in ADDITIVE})
+        row.update({name: row[f"sum_{name}"] for name in (*ADDITIVE, *ERROR_FIELDS)})
         _add_group(buckets[(row["model_version_id"], row["bucket"])], row)
     for version_id, histogram in rollup_histograms_query(group_id, split):
         latency_sketch.histogram_add(histograms[version_id], histogram)
 
 
-def _totals(total: dict[str, float], histogram: latency_sketch.Histogram) -> Totals:
+def _cells(total: dict[Any, float]) -> dict[tuple[Any, Any], int]:
+    return {
+        (key[1], key[2]): int(n)
+        for key, n in total.items()
+        if isinstance(key, tuple) and key[0] == "cell" and n
+    }
+
+
+def _totals(total: dict[Any, float], histogram: latency_sketch.Histogram) -> Totals:
     n = int(total["scored"])
     mean = total["score_sum"] / n if n else None
     variance = None
@@ -322,6 +392,8 @@ def _totals(total: dict[str, float], histogram: latency_sketch.Histogram) -> Tot
             tp=int(total["tp"]), fp=int(total["fp"]), tn=int(total["tn"]), fn=int(total["fn"])
         ),
         latency=latency_sketch.percentiles(histogram, PERCENTILES),
+        error_sums=ErrorSums.from_totals(total),
+        cells=_cells(total),
     )
 
 
@@ -424,3 +496,70 @@ def analytics_reads() -> Iterator[None]:
             # The GROUP BY and the labelled rows' sort fit in memory instead of spilling to disk.
             cursor.execute("SET LOCAL work_mem = '32MB'")
         yield
+
+
+@dataclass(frozen=True)
+class TaskRows:
+    """Labelled rows of one regression or multiclass member, newest first: what the
+    row-based numbers need (median error, the tests, the bootstraps, log loss, top-k)."""
+
+    predicted: list[Any] = field(default_factory=list)  # regression: floats; multiclass: labels
+    actual: list[Any] = field(default_factory=list)
+    probabilities: list[dict[str, float]] = field(default_factory=list)  # multiclass, if logged
+    times: list[float] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+    def __len__(self) -> int:
+        return len(self.actual)
+
+
+def _task_row(task: str, prediction: Any, score: Any, outcome: Any) -> tuple[Any, Any] | None:
+    if task != Task.REGRESSION:
+        return (prediction, outcome) if prediction is not None else None
+    try:
+        return float(score), float(outcome)
+    except (TypeError, ValueError):
+        return None
+
+
+def task_rows(
+    model: type[Model],
+    version_id: int,
+    since: datetime | None,
+    until: datetime,
+    *,
+    task: str,
+    cap: int = MAX_SCORED_ROWS,
+) -> TaskRows:
+    """The latest `cap` labelled rows of a member (a regression's with a score)."""
+    rows = member_rows(model, since, until, version_id).filter(outcome__isnull=False)
+    if task == Task.REGRESSION:
+        rows = rows.filter(score__isnull=False)
+    query = (
+        rows.annotate(epoch=EpochSeconds("created_at"))
+        .order_by("-created_at", "-id")
+        .values_list("prediction", "score", "outcome", "probabilities", "epoch", "request_id")
+    )
+    out = TaskRows()
+    with_probabilities, truncated = True, False
+    for count, (prediction, score, outcome, probabilities, epoch, request_id) in enumerate(
+        query[: cap + 1].iterator(chunk_size=5000)
+    ):
+        if count == cap:
+            truncated = True
+            break
+        pair = _task_row(task, prediction, score, outcome)
+        if pair is None:
+            continue
+        out.predicted.append(pair[0])
+        out.actual.append(pair[1])
+        # Log loss and top-k need every row's probabilities: rows logged before they were
+        # kept leave them out for the member.
+        with_probabilities = with_probabilities and isinstance(probabilities, dict)
+        out.probabilities.append(probabilities if isinstance(probabilities, dict) else {})
+        out.times.append(float(epoch))
+        out.request_ids.append(str(request_id))
+    if not with_probabilities:
+        out.probabilities.clear()
+    return TaskRows(**{**out.__dict__, "truncated": truncated})

@@ -17,7 +17,7 @@ def archived_table_csv(*, archived: ArchivedInferenceTable) -> Iterator[str]:
     model = tables.inference_log_model(archived.table_name)
     columns = [field.attname for field in model._meta.concrete_fields]
     rows = (
-        model.objects.order_by("id").values_list(*columns).iterator(chunk_size=EXPORT_CHUNK_ROWS)
+        model.all_rows.order_by("id").values_list(*columns).iterator(chunk_size=EXPORT_CHUNK_ROWS)
         if tables.table_exists(archived.table_name)
         else []
     )

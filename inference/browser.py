@@ -64,7 +64,8 @@ class InferencePage:
 
 
 def inference_rows(group: ModelGroup) -> QuerySet:
-    return inference_log_model(group.table_name).objects.all()
+    # Live and batch rows: InferenceFilterSet's `source` picks (live by default).
+    return inference_log_model(group.table_name).all_rows.all()
 
 
 def filtered_rows(group: ModelGroup, params: Any) -> QuerySet:

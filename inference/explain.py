@@ -14,7 +14,9 @@ Which explainer, and in which units `base_value + sum(values)` adds up to the mo
 
 (*) "margin" for linear classifiers that are not logistic (SGD, LinearSVC...).
 For binary classifiers the values explain class 1 (the score's class); for multiclass, the
-predicted class.
+predicted class (`explanation_for`), or every class at once (`class_explanations_for`, for
+the inference detail page). Regressors are explained in the model's output units (the
+predicted value itself: "raw output").
 
 Values are always given in the model's *input* space, one per input feature. A Pipeline whose
 preprocessing is feature-wise (scalers, imputers, quantile/power transforms: each output column
@@ -38,7 +40,7 @@ import logging
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -114,6 +116,9 @@ class VersionExplainer:
     feature_names: list[str]
     explain: Callable[[np.ndarray, Sequence[Any] | None], tuple[np.ndarray, np.ndarray]]
     note: str = ""
+    # Multiclass models: their classes, and X -> (values (n, f, k), base values (n, k)).
+    classes: list[Any] = field(default_factory=list)
+    explain_all: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 _cache: dict[int, VersionExplainer] = {}
@@ -160,6 +165,35 @@ def explanation_for(
         )
         for row_values, base in zip(values, base_values, strict=True)
     ]
+
+
+def class_explanations_for(
+    version: _Version, predictor: _Predictor, rows: list[dict]
+) -> list[dict[Any, Explanation]]:
+    """Multiclass models: per row, {class: Explanation} for every class (each adds up to
+    that class's output). Binary and regression models have one output: an empty dict per
+    row (explanation_for gives it); so does a version that cannot be explained."""
+    explainer = explainer_for(version, predictor)
+    if explainer.explain_all is None or not explainer.classes:
+        return [{} for _ in rows]
+    X = rows_to_matrix(rows, explainer.feature_names)
+    values, base_values = explainer.explain_all(X)
+    names = explainer.feature_names
+    return [
+        {
+            _plain(label): Explanation(
+                values={name: float(v) for name, v in zip(names, values[i, :, j], strict=True)},
+                base_value=float(base_values[i, j]),
+                units=explainer.units,
+            )
+            for j, label in enumerate(explainer.classes)
+        }
+        for i in range(len(rows))
+    ]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
 
 
 def rows_to_matrix(rows: list[dict], feature_names: list[str]) -> np.ndarray:
@@ -321,6 +355,21 @@ def _pick(values: np.ndarray, base: np.ndarray, model: Any, labels: Sequence[Any
     return values[rows, :, idx], np.atleast_1d(base)[idx]
 
 
+def _all_classes(values: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """SHAP output with a class axis as (values (n, f, k), base values (n, k))."""
+    values = np.asarray(values, dtype=float)
+    base = np.asarray(base, dtype=float)
+    n, _, k = values.shape
+    if base.ndim == 2:
+        return values, base
+    return values, np.broadcast_to(np.atleast_1d(base), (n, k))
+
+
+def _multiclass(model: Any) -> list[Any]:
+    classes = list(getattr(model, "classes_", []))
+    return classes if len(classes) > 2 else []
+
+
 def _tree_explainer(
     model: Any, preprocess: Callable, names: list[str], units: str
 ) -> VersionExplainer:
@@ -334,7 +383,18 @@ def _tree_explainer(
         values = explainer.shap_values(Xt, check_additivity=False)
         return _pick(values, explainer.expected_value, model, labels)
 
-    return VersionExplainer(kind="tree", units=units, feature_names=names, explain=explain)
+    def explain_all(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values = explainer.shap_values(preprocess(X), check_additivity=False)
+        return _all_classes(values, explainer.expected_value)
+
+    return VersionExplainer(
+        kind="tree",
+        units=units,
+        feature_names=names,
+        explain=explain,
+        classes=_multiclass(model),
+        explain_all=explain_all,
+    )
 
 
 def _linear_explainer(
@@ -354,14 +414,27 @@ def _linear_explainer(
     if is_classifier:
         units = "log-odds" if type(model).__name__ == "LogisticRegression" else "margin"
 
-    def explain(X: np.ndarray, labels: Sequence[Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    def linear_values(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         values = np.asarray(explainer.shap_values(preprocess(X)))
         base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
         if values.ndim == 3 and values.shape[0] != len(X):  # (k, n, f) from older shap layouts
             values = np.transpose(values, (1, 2, 0))
-        return _pick(values, base, model, labels)
+        return values, base
 
-    return VersionExplainer(kind="linear", units=units, feature_names=names, explain=explain)
+    def explain(X: np.ndarray, labels: Sequence[Any] | None) -> tuple[np.ndarray, np.ndarray]:
+        return _pick(*linear_values(X), model, labels)
+
+    def explain_all(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _all_classes(*linear_values(X))
+
+    return VersionExplainer(
+        kind="linear",
+        units=units,
+        feature_names=names,
+        explain=explain,
+        classes=_multiclass(model),
+        explain_all=explain_all,
+    )
 
 
 def _permutation_explainer(
@@ -398,11 +471,17 @@ def _permutation_explainer(
         result = explainer(X, max_evals=4 * (2 * n + 1), silent=True)
         return _pick(result.values, result.base_values, estimator, labels)
 
+    def explain_all(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        result = explainer(X, max_evals=4 * (2 * n + 1), silent=True)
+        return _all_classes(result.values, result.base_values)
+
     return VersionExplainer(
         kind="permutation",
         units="probability" if is_classifier else "raw output",
         feature_names=names,
         explain=explain,
+        classes=classes if multiclass else [],
+        explain_all=explain_all if multiclass else None,
     )
 
 

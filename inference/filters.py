@@ -143,6 +143,12 @@ class InferenceFilterSet(HubFilterSet):
     q = django_filters.CharFilter(
         method="filter_q", max_length=200, help_text="a request id or a routing key"
     )
+    source = django_filters.ChoiceFilter(
+        choices=[("live", "live"), ("batch", "batch"), ("all", "all")],
+        method="filter_source",
+        help_text="live (the default), batch (rows logged by batch jobs) or all",
+    )
+    batch = django_filters.UUIDFilter(field_name="batch_id", help_text="a batch job's id")
     input = InputConditionFilter(
         method="filter_input",
         max_length=500,
@@ -154,6 +160,16 @@ class InferenceFilterSet(HubFilterSet):
     ) -> None:
         super().__init__(data, queryset, **kwargs)
         self.filters["input"].extra["features"] = list(features or [])
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        if not self.form.cleaned_data.get("source") and not self.form.cleaned_data.get("batch"):
+            queryset = queryset.filter(batch_id__isnull=True)  # live rows unless asked
+        return super().filter_queryset(queryset)
+
+    def filter_source(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == "all":
+            return queryset
+        return queryset.filter(batch_id__isnull=value == "live")
 
     def filter_window(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         span = WINDOWS.get(value)

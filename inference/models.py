@@ -1,4 +1,8 @@
+import uuid
+
+from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 
 class ArchivedInferenceTable(models.Model):
@@ -46,6 +50,18 @@ class HourlyRollup(models.Model):
     score_squares = models.FloatField(default=0.0)
     fallbacks = models.IntegerField(default=0)
     errors = models.IntegerField(default=0)
+    # Regression groups: one row per (version, hour), prediction and outcome null, with the
+    # sums their metrics need (error = prediction - outcome, over labelled rows), so MAE,
+    # RMSE, bias, R² and MAPE come out exact from a few rows. Zero for classifiers, whose
+    # (prediction, outcome) rows are already the per-class counts.
+    error_rows = models.IntegerField(default=0)
+    error_sum = models.FloatField(default=0.0)
+    abs_error_sum = models.FloatField(default=0.0)
+    squared_error_sum = models.FloatField(default=0.0)
+    actual_sum = models.FloatField(default=0.0)
+    actual_squares = models.FloatField(default=0.0)
+    ape_sum = models.FloatField(default=0.0)  # sum of |error| / |outcome|, outcome != 0
+    ape_rows = models.IntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["group", "hour"], name="inference_rollup_group_hour")]
@@ -122,3 +138,105 @@ class RollupDirtyHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group_id} {self.hour:%Y-%m-%d %H:00}"
+
+
+class BatchStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class BatchFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    JSONL = "jsonl", "JSON Lines"
+    PARQUET = "parquet", "Parquet"
+
+
+class BatchJob(models.Model):
+    """A file of rows scored like live traffic, chunk by chunk (inference/batch.py).
+
+    Its id seeds every row's request id and (without a key column) its routing, so a
+    resumed job routes and logs each row as the first attempt did."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # A group's job routes like its traffic; a version's job (no group) uses that version.
+    group = models.ForeignKey(
+        "groups.ModelGroup", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    team = models.ForeignKey("core.Team", on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.QUEUED)
+    file_name = models.CharField(max_length=255)
+    input_format = models.CharField(max_length=8, choices=BatchFormat.choices)
+    output_format = models.CharField(max_length=8, choices=BatchFormat.choices)
+    key_column = models.CharField(max_length=200, blank=True, default="")
+    explain = models.BooleanField(default=True)
+    log = models.BooleanField(default=True)
+    keep_columns = models.JSONField(null=True, blank=True)  # null: every input column
+    shadow_columns = models.BooleanField(default=False)  # shadows' outputs in the result
+    # The routing table when the job was created: a resumed job routes as it began.
+    members = models.JSONField(default=list)
+    features = models.JSONField(default=list)
+    columns = models.JSONField(default=list)  # the input's columns, in order
+    chunk_size = models.PositiveIntegerField(default=5000)
+    chunks_total = models.PositiveIntegerField(null=True, blank=True)
+    rows_total = models.BigIntegerField(null=True, blank=True)
+    rows_done = models.BigIntegerField(default=0)
+    rows_ok = models.BigIntegerField(default=0)
+    rows_failed = models.BigIntegerField(default=0)
+    first_errors = models.JSONField(default=list, blank=True)  # up to 10 row reasons
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="inference_batch_status")]
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("inference:batch_detail", args=[self.pk])
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.team_id
+
+    @property
+    def owning_group_slug(self) -> str | None:
+        return self.group.slug if self.group_id else None  # a version's job: no group
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (BatchStatus.QUEUED, BatchStatus.RUNNING)
+
+
+class BatchChunk(models.Model):
+    """One chunk of a job: its rows are scored, written and logged in one commit."""
+
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    first_row = models.BigIntegerField()
+    rows = models.PositiveIntegerField()
+    done = models.BooleanField(default=False)
+    rows_ok = models.PositiveIntegerField(default=0)
+    rows_failed = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="unique_chunk_per_batch")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} chunk {self.index}"

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from groups.models import ModelGroup
 from inference import aggregates, latency_sketch, tables
+from inference.aggregates import ADDITIVE, ERROR_FIELDS
 from inference.hours import HOUR, Span, chunked, floor_hour, hour_spans
 from inference.models import HourlyLatency, HourlyRollup, RollupDirtyHour, RollupState
 
@@ -77,7 +78,7 @@ def rollup_mark_written(group_id: int, created_ats: Iterable[datetime]) -> None:
     )
 
 
-def _rollup_spans(group_id: int, model: type[Model], spans: list[Span]) -> int:
+def _rollup_spans(group_id: int, model: type[Model], spans: list[Span], task: str) -> int:
     """Write the roll-ups of the spans' hours again, from one GROUP BY over all of them
     (and one for their latencies)."""
     hours = Q()
@@ -90,11 +91,12 @@ def _rollup_spans(group_id: int, model: type[Model], spans: list[Span]) -> int:
             group_id=group_id,
             hour=row["bucket"],
             model_version_id=row["model_version_id"],
-            prediction=row["prediction"],
-            outcome=row["outcome"],
-            **{field: row[field] or 0 for field in aggregates.ADDITIVE},
+            # A regression's rows are grouped by hour only, with its error sums.
+            prediction=row.get("prediction"),
+            outcome=row.get("outcome"),
+            **{field: row.get(field) or 0 for field in (*ADDITIVE, *ERROR_FIELDS)},
         )
-        for row in aggregates.bucket_totals_query(model, spans, "hour")
+        for row in aggregates.bucket_totals_query(model, spans, "hour", task=task)
     ]
     histograms: dict[tuple[int, datetime], latency_sketch.Histogram] = defaultdict(dict)
     for version_id, index, hour, count in aggregates.latency_counts_query(
@@ -156,7 +158,7 @@ def rollup_refresh(*, group: ModelGroup, now: datetime | None = None) -> Refresh
         rolled_until = state.rolled_until
         dirty = _dirty_marks_take(group, rolled_until)
         batches = _batches(dirty, rolled_until or _first_hour(model) or closed, closed)
-        rows = sum(_rollup_spans(group.pk, model, spans) for spans in batches)
+        rows = sum(_rollup_spans(group.pk, model, spans, group.task) for spans in batches)
 
         state.rolled_until = max(closed, rolled_until) if rolled_until else closed
         state.refreshed_at = timezone.now()

@@ -489,6 +489,7 @@ def _row_fields(table: RoutingTable, item: _Pending, now: datetime) -> dict[str,
         "inputs": item.request.inputs,
         "prediction": item.prediction.label,
         "score": item.prediction.score,
+        "probabilities": item.prediction.probabilities,  # multiclass only
         "explanation": values,
         "base_value": explanation.base_value if values is not None else None,
         "latency_ms": round(item.latency_ms, 3),
@@ -540,6 +541,7 @@ _LOG_COLUMNS = (
     "inputs",
     "prediction",
     "score",
+    "probabilities",
     "explanation",
     "base_value",
     "latency_ms",
@@ -550,14 +552,19 @@ _LOG_COLUMNS = (
 
 
 def log_insert(
-    table_name: str, rows: list[dict[str, Any]], *, ignore_conflicts: bool = False
+    table_name: str,
+    rows: list[dict[str, Any]],
+    *,
+    ignore_conflicts: bool = False,
+    extra_columns: tuple[str, ...] = (),
 ) -> None:
     """INSERT log rows (as `_row_fields` makes them) in as few statements as the database
     takes, without building model instances: the ORM's per-row machinery cost more CPU than
     the statement itself (bench/serving). Each value is adapted by its model field's own
     get_db_prep_save, as the ORM would (jsonb on PostgreSQL, text on SQLite)."""
     model = tables.inference_log_model(table_name)
-    fields = [model._meta.get_field(name) for name in _LOG_COLUMNS]
+    # extra_columns: e.g. batch_id (inference/batch.py); live rows leave it to its default.
+    fields = [model._meta.get_field(name) for name in _LOG_COLUMNS + extra_columns]
     quote = connection.ops.quote_name
     head = (
         f"INSERT INTO {quote(model._meta.db_table)} "
@@ -569,7 +576,10 @@ def log_insert(
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
-            params = [f.get_db_prep_save(row[f.name], connection) for row in chunk for f in fields]
+            # .get: a column added since a caller built its rows (probabilities) is NULL.
+            params = [
+                f.get_db_prep_save(row.get(f.name), connection) for row in chunk for f in fields
+            ]
             cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
 
 

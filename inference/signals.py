@@ -34,7 +34,7 @@ def retire_inference_table(sender: type[ModelGroup], instance: ModelGroup, **kwa
         tables.inference_table_drop(table_name)
         return
     archived_name = tables.archived_table_name(instance.slug, timezone.now())
-    row_count = tables.inference_log_model(table_name).objects.count()
+    row_count = tables.inference_log_model(table_name).all_rows.count()
     tables.inference_table_rename(table_name, archived_name)
     ArchivedInferenceTable.objects.create(
         table_name=archived_name,

@@ -49,6 +49,11 @@ class Verdict:
     text: str
     p_value: float | None = None
     more_rows: int | None = None
+    test: str = ""  # the test's name, shown with the verdict
+    # Other tests of the same difference, as (name, statistic, p-value), and the difference's
+    # bootstrap interval where one is made (regression and multiclass).
+    companions: tuple[tuple[str, float, float], ...] = ()
+    difference_ci: tuple[float, float] | None = None
 
 
 def _two_sided(z: float) -> float:
@@ -220,26 +225,31 @@ def verdict(
     higher_is_better: bool = True,
     rows_noun: str = "labelled rows",
     alpha: float = ALPHA,
+    test_name: str = "",
+    size: str = "2 points",
 ) -> Verdict:
-    """One sentence a person can act on."""
+    """One sentence a person can act on. `size`: the difference 'more rows' is about."""
     if test is None or difference is None:
-        return Verdict("not_enough", f"not enough {rows_noun} yet to compare")
+        return Verdict("not_enough", f"not enough {rows_noun} yet to compare", test=test_name)
     p = test.p_value
     if p < alpha and difference != 0:
         better = (difference > 0) == higher_is_better
         kind = "better" if better else "worse"
-        return Verdict(kind, f"challenger {kind}, {format_p(p)}", p_value=p)
+        return Verdict(kind, f"challenger {kind}, {format_p(p)}", p_value=p, test=test_name)
     if more_rows:
+        size_text = "a 2-point difference" if size == "2 points" else f"a difference of {size}"
         return Verdict(
             "no_difference",
-            f"no difference yet: about {more_rows:,} more {rows_noun} needed for a "
-            f"2-point difference at 80% power",
+            f"no difference yet: about {more_rows:,} more {rows_noun} needed for "
+            f"{size_text} at 80% power",
             p_value=p,
             more_rows=more_rows,
+            test=test_name,
         )
     return Verdict(
         "no_difference",
-        f"no real difference ({format_p(p)}); enough {rows_noun} to see 2 points",
+        f"no real difference ({format_p(p)}); enough {rows_noun} to see {size}",
         p_value=p,
         more_rows=0,
+        test=test_name,
     )

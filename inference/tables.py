@@ -69,6 +69,35 @@ def _index_names(table_name: str) -> tuple[str, str, str]:
     return f"ix_{digest}_created", f"ix_{digest}_version_created", f"ix_{digest}_labelled"
 
 
+class LiveRows(models.Manager):
+    """Rows logged by live traffic: not by a batch job."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(batch_id__isnull=True)
+
+
+BATCH_COLUMNS = ("batch_id",)
+# Multiclass models' class probabilities, for live log loss and top-k accuracy.
+TASK_COLUMNS = ("probabilities",)
+
+
+def inference_table_add_missing_columns(
+    table_name: str, editor: BaseDatabaseSchemaEditor
+) -> list[str]:
+    """Add the columns a table made by an earlier version of this module lacks (for a data
+    migration; idempotent). Nullable without a default: instant on PostgreSQL."""
+    model = inference_log_model(table_name)
+    with connection.cursor() as cursor:
+        existing = {c.name for c in connection.introspection.get_table_description(cursor, table_name)}
+    added = []
+    for name in (*BATCH_COLUMNS, *TASK_COLUMNS):
+        field = model._meta.get_field(name)
+        if field.column not in existing:
+            editor.add_field(model, field)
+            added.append(field.column)
+    return added
+
+
 def inference_log_model(table_name: str) -> type[models.Model]:
     """The model class for one inference table (built once per process, then reused)."""
     if table_name in _classes:
@@ -110,6 +139,8 @@ def inference_log_model(table_name: str) -> type[models.Model]:
         "inputs": models.JSONField(),
         "prediction": models.JSONField(null=True),
         "score": models.FloatField(null=True),
+        # Multiclass only: {class: probability} for every class the model knows.
+        "probabilities": models.JSONField(null=True),
         # SHAP values of this prediction {feature: value} and the explainer's base value.
         "explanation": models.JSONField(null=True),
         "base_value": models.FloatField(null=True),
@@ -120,6 +151,12 @@ def inference_log_model(table_name: str) -> type[models.Model]:
         "created_at": models.DateTimeField(),
         "outcome": models.JSONField(null=True),
         "outcome_at": models.DateTimeField(null=True),
+        # The batch job that logged the row (inference/batch.py); null for live traffic.
+        "batch_id": models.UUIDField(null=True),
+        # The default manager reads live rows only, so the comparison, roll-ups, monitoring
+        # and rollouts leave batch rows out; `all_rows` (the inference browser) reads both.
+        "objects": LiveRows(),
+        "all_rows": models.Manager(),
     }
     class_name = "InferenceLog_" + _short_hash(table_name, 16)
     model = type(class_name, (models.Model,), attrs)

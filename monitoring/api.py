@@ -93,6 +93,7 @@ class GroupReferenceFromWindowApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         group = group_get(request.user, slug)
+        require(request.user, "monitoring.add_reference", group)
         data = valid(self.InputSerializer(data=request.data))
         version = group.memberships.filter(model_version_id=data["model_version"]).first()
         if version is None:

@@ -131,6 +131,8 @@ def alert_rule_create_view(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def reference_from_window_view(request: HttpRequest, slug: str) -> HttpResponse:
     group = _group(request, slug)
+    # The group's owners may take a reference: checked before the form says anything.
+    require(request.user, "monitoring.add_reference", group)
     form = ReferenceWindowForm(request.POST, group=group)
     if not form.is_valid():
         messages.error(request, "Choose a member and a number of days.")

@@ -215,6 +215,13 @@ def loss_curve_chart(chart: dict) -> Chart:
     }
 
 
+def _sample_note(chart: dict) -> str:
+    shown, rows = len(chart["actual"]), chart.get("rows", len(chart["actual"]))
+    return (
+        f"a sample of {shown} of {rows} hold-out rows" if shown < rows else f"{rows} hold-out rows"
+    )
+
+
 def _confusion_entry(matrix: dict) -> dict:
     threshold = matrix.get("threshold")
     return {
@@ -261,7 +268,7 @@ _CHARTS = (
         "Predicted vs actual",
         lambda c, lb, *_: {
             "chart": predicted_actual_chart(c, lb),
-            "note": f"a sample of {len(c['actual'])} of {c.get('rows', len(c['actual']))} rows",
+            "note": _sample_note(c),
         },
     ),
     (

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from inference import analytics, stats
 
 if TYPE_CHECKING:
-    from inference.aggregates import Scored, Totals
+    from inference.aggregates import Scored, TaskRows, Totals
 
 CHAMPION, SHADOW = "champion", "shadow"
 KPI_ORDER = ("requests", "traffic_share", "mean_score", "positive_rate", "accuracy", "auc")
@@ -71,19 +71,47 @@ class Metric:
         return "" if self.delta is None else f"{self._format(self.delta, signed=True)} vs champion"
 
     @property
+    def verdict_shown(self) -> str:
+        """The verdict with the test it comes from, and the difference's bootstrap interval."""
+        verdict = self.verdict
+        if verdict is None:
+            return ""
+        parts = [verdict.text]
+        if verdict.difference_ci is not None:
+            low, high = verdict.difference_ci
+            parts.append(
+                f"difference 95% CI {self._format(low, signed=True)} to "
+                f"{self._format(high, signed=True)} (bootstrap)"
+            )
+        for name, _, p in verdict.companions:
+            parts.append(f"{name}: {stats.format_p(p)}")
+        text = "; ".join(parts)
+        return f"{text} ({verdict.test})" if verdict.test else text
+
+    @property
     def detail(self) -> str:
-        parts = [self.interval_shown, self.delta_shown, self.verdict.text if self.verdict else ""]
+        parts = [self.interval_shown, self.delta_shown, self.verdict_shown]
         return " · ".join(p for p in parts if p)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        verdict = self.verdict
+        out = {
             "value": self.value,
             "ci95": [self.interval.low, self.interval.high] if self.interval else None,
             "delta_vs_champion": self.delta,
-            "verdict": self.verdict.text if self.verdict else None,
-            "verdict_kind": self.verdict.kind if self.verdict else None,
-            "p_value": self.verdict.p_value if self.verdict else None,
+            "verdict": verdict.text if verdict else None,
+            "verdict_kind": verdict.kind if verdict else None,
+            "p_value": verdict.p_value if verdict else None,
         }
+        if verdict is not None:
+            out["test"] = verdict.test or None
+            out["more_rows"] = verdict.more_rows
+            out["difference_ci95"] = list(verdict.difference_ci) if verdict.difference_ci else None
+            out["other_tests"] = [
+                {"name": name, "statistic": statistic, "p_value": p}
+                for name, statistic, p in verdict.companions
+            ]
+        return out
 
 
 @dataclass
@@ -97,6 +125,10 @@ class MemberStats:
     scored: Scored
     metrics: dict[str, Metric]
     traffic_share: float | None
+    task: str = "binary"
+    rows: TaskRows | None = None  # regression and multiclass: their labelled rows
+    kpi_keys: tuple[str, ...] = KPI_ORDER
+    detail_keys: tuple[str, ...] = DETAIL_ORDER
 
     @property
     def name(self) -> str:
@@ -108,13 +140,17 @@ class MemberStats:
 
     @property
     def kpis(self) -> list[Metric]:
-        return [self.metrics[k] for k in KPI_ORDER if k in self.metrics]
+        return [self.metrics[k] for k in self.kpi_keys if k in self.metrics]
 
     @property
     def details(self) -> list[Metric]:
-        return [self.metrics[k] for k in DETAIL_ORDER if k in self.metrics]
+        return [self.metrics[k] for k in self.detail_keys if k in self.metrics]
 
     def as_dict(self) -> dict[str, Any]:
+        if self.task != "binary":
+            from inference.comparison.tasks import member_as_dict
+
+            return member_as_dict(self)
         t = self.totals
         return {
             "model_version": self.version_id,

@@ -33,6 +33,58 @@ METHOD_NOTES = {
     ),
 }
 
+_LATENCY_NOTE = METHOD_NOTES["latency"]
+TASK_METHOD_NOTES = {
+    "regression": {
+        "mae": (
+            "MAE, RMSE, R², MAPE and the mean error (bias) are exact over every labelled row "
+            "of the window (error = prediction − outcome). MAE carries a Student's t "
+            "interval, RMSE a bootstrap one; the median absolute error uses the latest "
+            "labelled rows."
+        ),
+        "mape": (
+            "MAPE leaves out the rows whose true value is 0 (they have no percentage "
+            "error; scikit-learn's own guard would make one such row a 10^15 % error)."
+        ),
+        "test": (
+            "MAE difference: on absolute errors, a paired t-test and a Wilcoxon signed-rank "
+            "test when both models scored the same requests (a shadow), Welch's t-test and "
+            "a Mann-Whitney U test otherwise; the t-test decides. Its 95% interval is a "
+            "seeded bootstrap (1,000 resamples)."
+        ),
+        "power": (
+            "'More rows needed' scales the current standard error of the MAE difference "
+            "down to what a difference of 5% of the champion's MAE needs at 5% "
+            "significance and 80% power."
+        ),
+        "latency": _LATENCY_NOTE,
+    },
+    "multiclass": {
+        "rates": "Accuracy and top-2 accuracy carry 95% Wilson score intervals.",
+        "f1": (
+            "Accuracy and macro / weighted F1 come from the per-class counts of every "
+            "labelled row (scikit-learn's, weighted by the counts); macro F1's interval is "
+            "a bootstrap of those counts."
+        ),
+        "accuracy": (
+            "Accuracy: McNemar's test on correctness when both models scored the same "
+            "requests (a shadow), a two-proportion z-test otherwise."
+        ),
+        "log_loss": (
+            "Log loss and top-2 accuracy use the latest labelled rows' class "
+            "probabilities; the log-loss difference is tested by a t-test on per-row "
+            "losses (paired for a shadow) with a seeded bootstrap 95% interval."
+        ),
+        "power": METHOD_NOTES["power"],
+        "latency": _LATENCY_NOTE,
+    },
+}
+
+
+def method_notes(task: str) -> dict[str, str]:
+    return TASK_METHOD_NOTES.get(task, METHOD_NOTES)
+
+
 SeriesRows = dict[tuple[int, datetime], dict[str, Any]]
 AucRows = dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
 
@@ -70,6 +122,33 @@ def _requests(row: dict[str, Any] | None) -> float:
 Value = Callable[[MemberStats, datetime], float | None]
 
 
+def _mae(row: dict[str, Any] | None) -> float | None:
+    return row["abs_error_sum"] / row["error_rows"] if row and row.get("error_rows") else None
+
+
+def _class_accuracy(row: dict[str, Any] | None) -> float | None:
+    cells = [(key[1] == key[2], n) for key, n in (row or {}).items() if isinstance(key, tuple)]
+    labelled = sum(n for _, n in cells)
+    return sum(n for right, n in cells if right) / labelled if labelled else None
+
+
+def _task_specs(sql_series: SeriesRows, task: str) -> dict[str, tuple[str, Value]]:
+    def of(read: Callable[[dict[str, Any] | None], float | None]) -> Value:
+        return lambda member, bucket: read(sql_series.get((member.version_id, bucket)))
+
+    if task == "regression":
+        return {
+            "requests": ("Requests", of(_requests)),
+            "mean_score": ("Mean prediction", of(_mean_score)),
+            "mae": ("MAE", of(_mae)),
+        }
+    return {
+        "requests": ("Requests", of(_requests)),
+        "accuracy": ("Accuracy", of(_class_accuracy)),
+        "mean_score": ("Mean confidence", of(_mean_score)),
+    }
+
+
 def _specs(sql_series: SeriesRows, auc_rows: AucRows, kind: str) -> dict[str, tuple[str, Value]]:
     def auc(member: MemberStats, bucket: datetime) -> float | None:
         rows = auc_rows.get((member.version_id, aggregates.bucket_key(bucket.timestamp(), kind)))
@@ -91,15 +170,20 @@ def _rounded(value: float | None) -> float | None:
 
 
 def series_charts(
-    members: list[MemberStats], sql_series: SeriesRows, kind: str
+    members: list[MemberStats], sql_series: SeriesRows, kind: str, task: str = "binary"
 ) -> dict[str, dict[str, Any]]:
-    """One time-series chart per metric (requests, mean score, accuracy, AUC), a line per
-    member, in the charts contract."""
+    """One time-series chart per metric (binary: requests, mean score, accuracy, AUC;
+    regression: requests, mean prediction, MAE; multiclass: requests, accuracy, mean
+    confidence), a line per member, in the charts contract."""
     buckets = sorted({bucket for (_, bucket) in sql_series})
     fmt = "%b %d %H:00" if kind == "hour" else "%b %d"
     labels = [b.astimezone(UTC).strftime(fmt) for b in buckets]
     charts = {}
-    for key, (title, value) in _specs(sql_series, _auc_rows(members, kind), kind).items():
+    if task == "binary":
+        specs = _specs(sql_series, _auc_rows(members, kind), kind)
+    else:
+        specs = _task_specs(sql_series, task)
+    for key, (title, value) in specs.items():
         charts[key] = {
             "kind": "timeseries",
             "title": f"{title} per {kind}",

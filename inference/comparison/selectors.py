@@ -23,10 +23,18 @@ from groups.selectors import routing_generation
 from inference import aggregates
 from inference.aggregates import Scored, Totals
 from inference.comparison.numbers import MemberStats, member_metrics, paired_rows
-from inference.comparison.presentation import METHOD_NOTES, series_charts
+from inference.comparison.presentation import method_notes, series_charts
+from inference.comparison.tasks import (
+    DETAILS,
+    KPIS,
+    MEMBER_METRICS,
+    task_challenger_judge,
+    task_pairs,
+)
 from inference.comparison.verdicts import challenger_judge
 from inference.tables import inference_log_model
 from inference.windows import DEFAULT_WINDOW, WINDOW_LABELS, window_start
+from registry.models import Task
 
 CACHE_SECONDS = 10  # the page's polling interval
 BUCKETS = {"24h": "hour", "7d": "day", "30d": "day", "all": "day"}
@@ -59,16 +67,25 @@ class Comparison:
     def window_label(self) -> str:
         return WINDOW_LABELS[self.window]
 
+    @property
+    def task(self) -> str:
+        return self.group.task
+
+    @property
+    def method_notes(self) -> dict[str, str]:
+        return method_notes(self.group.task)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "group": self.group.slug,
+            "task": self.group.task,
             "window": self.window,
             "since": self.since.isoformat() if self.since else None,
             "until": self.now.isoformat(),
             "total_requests": self.total_requests,
             "paired": self.paired,
             "members": [m.as_dict() for m in self.members],
-            "method": METHOD_NOTES,
+            "method": self.method_notes,
         }
 
 
@@ -123,9 +140,12 @@ def _member(
     *,
     with_times: bool,
     with_ids: bool,
+    task: str = Task.BINARY,
 ) -> MemberStats:
     version = membership.model_version
     member_total = totals.get(version.pk, Totals())
+    if task in MEMBER_METRICS:
+        return _task_member(membership, model, member_total, span, total_served, task)
     scored = (
         aggregates.scored_rows(model, version.pk, *span, with_times=with_times, with_ids=with_ids)
         if member_total.labelled
@@ -144,6 +164,55 @@ def _member(
     )
 
 
+def _task_member(
+    membership: Membership,
+    model: type[Model],
+    member_total: Totals,
+    span: tuple,
+    total_served: int,
+    task: str,
+) -> MemberStats:
+    """A regression or multiclass member: its task's metrics from the totals and its
+    latest labelled rows."""
+    version = membership.model_version
+    rows = (
+        aggregates.task_rows(model, version.pk, *span, task=task)
+        if member_total.labelled
+        else aggregates.TaskRows()
+    )
+    return MemberStats(
+        version_id=version.pk,
+        model_name=version.model.name,
+        version_label=version.version,
+        role=membership.role,
+        weight=membership.weight,
+        totals=member_total,
+        scored=Scored(),
+        metrics=MEMBER_METRICS[task](member_total, rows, total_served),
+        traffic_share=member_total.served / total_served if total_served else None,
+        task=task,
+        rows=rows,
+        kpi_keys=KPIS[task],
+        detail_keys=DETAILS[task],
+    )
+
+
+def _judge(comparison: Comparison) -> None:
+    """Each challenger against the champion, paired where a shadow scored its requests."""
+    from inference.serving import shadow_request_id  # the serving path's own rule
+
+    champion = comparison.champion
+    for challenger in comparison.challengers:
+        if challenger.task in MEMBER_METRICS:
+            task_paired = task_pairs(champion, challenger, shadow_request_id)
+            task_challenger_judge(champion, challenger, task_paired)
+            comparison.paired |= task_paired is not None
+            continue
+        pairs = paired_rows(champion, challenger, shadow_request_id)
+        challenger_judge(champion, challenger, pairs)
+        comparison.paired |= pairs is not None
+
+
 def _group_comparison(
     group: ModelGroup,
     window: str,
@@ -151,20 +220,28 @@ def _group_comparison(
     version_ids: Iterable[int] | None,
     with_series: bool,
 ) -> Comparison:
-    from inference.serving import shadow_request_id  # the serving path's own rule
-
     now = now or timezone.now()
     since = window_start(window, now)
     model = inference_log_model(group.table_name)
     kind = BUCKETS[window]
-    totals, buckets = aggregates.member_totals(model, since, now, kind, group_id=group.pk)
+    task = group.task
+    totals, buckets = aggregates.member_totals(
+        model, since, now, kind, group_id=group.pk, task=task
+    )
     total_served = sum(t.served for t in totals.values())
     memberships = _memberships(group, version_ids)
     # Shadow rows pair with the champion's by request id: fetch ids only when there are shadows.
     with_ids = any(m.role == Role.SHADOW for m in memberships)
     members = [
         _member(
-            m, model, totals, (since, now), total_served, with_times=with_series, with_ids=with_ids
+            m,
+            model,
+            totals,
+            (since, now),
+            total_served,
+            with_times=with_series,
+            with_ids=with_ids,
+            task=task,
         )
         for m in memberships
     ]
@@ -178,13 +255,9 @@ def _group_comparison(
         paired=False,
         series={},
     )
-    champion = comparison.champion
-    for challenger in comparison.challengers:
-        pairs = paired_rows(champion, challenger, shadow_request_id)
-        challenger_judge(champion, challenger, pairs)
-        comparison.paired |= pairs is not None
+    _judge(comparison)
     if with_series and members:
-        comparison.series = series_charts(members, buckets, kind)
+        comparison.series = series_charts(members, buckets, kind, task)
     return comparison
 
 

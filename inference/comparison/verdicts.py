@@ -13,6 +13,7 @@ from inference import stats
 from inference.comparison.numbers import MemberStats, Pairs, deltas_fill
 
 NO_VERDICT = {"test": None, "difference": None, "more_rows": None}
+WELCH = "Welch's t-test"
 
 
 def _mcnemar(pairs: Pairs) -> tuple[stats.TestResult | None, float]:
@@ -42,7 +43,8 @@ def accuracy_verdict(
         more = stats.more_rows_for_se(se, cc.n + hc.n)
     else:
         more = stats.more_rows_for_proportions(p1, cc.n, hc.n)
-    return stats.verdict(test=test, difference=difference, more_rows=more)
+    name = "McNemar's test" if pairs is not None else "two-proportion z-test"
+    return stats.verdict(test=test, difference=difference, more_rows=more, test_name=name)
 
 
 def auc_verdict(
@@ -56,7 +58,10 @@ def auc_verdict(
     if test is None:
         return stats.verdict(**NO_VERDICT)
     more = stats.more_rows_for_se(test.se_difference, len(ours.y) + len(theirs.y))
-    return stats.verdict(test=test, difference=challenger.metrics["auc"].delta, more_rows=more)
+    name = "DeLong's test, paired" if pairs is not None else "DeLong's test"
+    return stats.verdict(
+        test=test, difference=challenger.metrics["auc"].delta, more_rows=more, test_name=name
+    )
 
 
 def _welch(champion: MemberStats, challenger: MemberStats) -> stats.TestResult | None:
@@ -81,12 +86,17 @@ def mean_score_verdict(champion: MemberStats, challenger: MemberStats) -> stats.
     delta = challenger.metrics["mean_score"].delta
     se = sqrt((ct.score_variance or 0.0) / ct.scored + (ht.score_variance or 0.0) / ht.scored)
     more = stats.more_rows_for_se(se, ct.scored + ht.scored)
-    verdict = stats.verdict(test=welch, difference=delta, more_rows=more, rows_noun="rows")
+    verdict = stats.verdict(
+        test=welch, difference=delta, more_rows=more, rows_noun="rows", test_name=WELCH
+    )
     if verdict.kind not in ("better", "worse"):
         return verdict
     direction = "higher" if (delta or 0) > 0 else "lower"
     return stats.Verdict(
-        direction, f"challenger scores {direction}, {stats.format_p(welch.p_value)}", welch.p_value
+        direction,
+        f"challenger scores {direction}, {stats.format_p(welch.p_value)}",
+        welch.p_value,
+        test=WELCH,
     )
 
 

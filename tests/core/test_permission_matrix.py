@@ -59,7 +59,7 @@ def _api(*callers: str, keys: tuple[str, ...] = ()) -> dict[str, object]:
     return table
 
 
-API_READ = _api(*PEOPLE, keys=(KEY_READ,))
+API_READ = _api(*PEOPLE, keys=(KEY_READ, KEY_MANAGE))
 API_OPERATE = _api(OPERATOR, ADMIN, keys=(KEY_MANAGE,))
 API_APPROVE = _api(APPROVER, ADMIN)
 API_ADMIN = _api(ADMIN)
@@ -189,6 +189,40 @@ ROWS.update(
         ("rollouts:rollout_abort", "POST"): (f"/groups/{G}/rollouts/{{rollout}}/abort/", {}, PAGE_OPERATE),
     }
 )
+ANY_OPERATOR_API = _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,))
+ROWS.update(
+    {
+        ("monitoring-version-reference", "GET"): (
+            f"/api/v1/models/{M}/versions/{V}/reference", None, API_READ,
+        ),
+        ("monitoring-version-reference", "PUT"): (
+            f"/api/v1/models/{M}/versions/{V}/reference", {}, API_OPERATE,
+        ),
+        ("monitoring-group", "GET"): (f"/api/v1/groups/{G}/monitoring", None, API_READ),
+        ("monitoring-group-run", "POST"): (f"/api/v1/groups/{G}/monitoring/run", {}, API_OPERATE),
+        ("monitoring-group-reference", "POST"): (
+            f"/api/v1/groups/{G}/monitoring/reference", {}, API_OPERATE,
+        ),
+        ("monitoring-rule-list", "GET"): ("/api/v1/monitoring/rules/", None, API_READ),
+        ("monitoring-rule-list", "POST"): ("/api/v1/monitoring/rules/", {}, ANY_OPERATOR_API),
+        ("monitoring-alert-list", "GET"): ("/api/v1/monitoring/alerts/", None, API_READ),
+        ("monitoring-alert-acknowledge", "POST"): (
+            "/api/v1/monitoring/alerts/{alert}/acknowledge", {}, API_OPERATE,
+        ),
+        ("monitoring-webhook-list", "GET"): ("/api/v1/monitoring/webhooks/", None, ANY_OPERATOR_API),
+        ("monitoring-webhook-list", "POST"): ("/api/v1/monitoring/webhooks/", {}, ANY_OPERATOR_API),
+        ("monitoring:group_monitoring", "GET"): (f"/groups/{G}/monitoring/", None, PAGE_READ),
+        ("monitoring:group_monitoring_run", "POST"): (f"/groups/{G}/monitoring/run/", {}, PAGE_OPERATE),
+        ("monitoring:alert_rule_create", "POST"): (f"/groups/{G}/monitoring/rules/", {}, PAGE_OPERATE),
+        ("monitoring:reference_from_window", "POST"): (
+            f"/groups/{G}/monitoring/reference/", {}, PAGE_OPERATE,
+        ),
+        ("monitoring:alert_acknowledge", "POST"): ("/monitoring/alerts/{alert}/acknowledge/", {}, PAGE_OPERATE),
+        ("monitoring:version_monitoring", "GET"): (
+            f"/models/{M}/versions/{V}/monitoring/", None, PAGE_READ,
+        ),
+    }
+)
 ROWS[("logout", "POST")] = ("/logout/", {}, dict.fromkeys(CALLERS, LOGIN))
 
 
@@ -200,6 +234,10 @@ def _admin_rows() -> dict[tuple[str, str], tuple[str, dict | None, dict]]:
         name = f"admin:{meta.app_label}_{meta.model_name}_changelist"
         rows[(name, "GET")] = (f"/admin/{meta.app_label}/{meta.model_name}/", None, ADMIN_STAFF)
     rows[("admin:index", "GET")] = ("/admin/", None, ADMIN_STAFF)
+    # Roll-up bookkeeping is no role's business: superusers only.
+    rows[("admin:inference_rollupstate_changelist", "GET")] = (
+        "/admin/inference/rollupstate/", None, ADMIN_NONE,
+    )
     return rows
 
 
@@ -243,6 +281,7 @@ def world(db):
     from django.contrib.auth.models import Group, Permission
 
     from groups.models import PendingChange
+    from monitoring.alerts import alert_open
     from rollouts.services import rollout_start
     from tests.groups.factories import make_api_key
     from tests.inference.serving_factories import serving_group
@@ -272,6 +311,7 @@ def world(db):
     }
     job = FineTuneJobFactory()
     rollout = rollout_start(group=group, challenger=setup.challenger, actor=people[OPERATOR])
+    alert = alert_open(group=group, title="Drift", severity="warning", source="matrix", evidence={})
     return {
         "people": people,
         "keys": keys,
@@ -285,6 +325,7 @@ def world(db):
             "provider": ProviderFactory().pk,
             "request_id": uuid.uuid4(),
             "rollout": rollout.pk,
+            "alert": alert.pk,
         },
     }
 

@@ -13,6 +13,13 @@ def test_schema_file_is_draft_2020_12_with_the_five_sections():
         "confusion_matrix",
         "calibration",
         "feature_importance",
+        # multiclass, regression and boosting charts (issue 13)
+        "per_class",
+        "top_k",
+        "predicted_actual",
+        "residual_histogram",
+        "error_by_decile",
+        "loss_curve",
     }
     assert charts["roc_curve"]["properties"].keys() == {"fpr", "tpr", "thresholds"}
 

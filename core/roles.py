@@ -21,6 +21,8 @@ READ_PERMS = frozenset(
         "training.view_finetunejob",
         "training.view_dataset",
         "training.view_jobevent",
+        "recipes.view_recipe",
+        "recipes.view_recipeversion",
         "providers.view_provider",
         "inference.view_archivedinferencetable",
         "inference.view_batchjob",
@@ -51,6 +53,10 @@ OPERATE_PERMS = frozenset(
         "training.change_finetunejob",
         "training.add_dataset",
         "training.change_dataset",
+        "recipes.add_recipe",
+        "recipes.change_recipe",
+        "recipes.add_recipeversion",
+        "recipes.change_recipeversion",
         "rollouts.add_rollout",
         "rollouts.change_rollout",
         "monitoring.add_reference",
@@ -67,7 +73,13 @@ OPERATE_PERMS = frozenset(
     }
 )
 
-APPROVE_PERMS = frozenset({"groups.approve_pendingchange"})
+APPROVE_PERMS = frozenset(
+    {
+        "groups.approve_pendingchange",
+        "registry.validate_registeredmodel",
+        "recipes.approve_recipeversion",
+    }
+)
 
 ADMIN_PERMS = frozenset(
     {

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from core.api import Pagination, valid
 from core.errors import ServiceError
+from core.filters import filter_parameters
 from core.permissions import require
 from groups.filters import GroupFilterSet
 from groups.models import (
@@ -129,12 +130,7 @@ PAGE_PARAMETERS = [
     OpenApiParameter("page_size", int, description="Results per page (at most 500)."),
 ]
 
-GROUP_FILTERS = [
-    OpenApiParameter("q", str, description="Name, slug or description contains."),
-    OpenApiParameter("task", str, enum=Task.values, description="The groups' task."),
-    OpenApiParameter("is_active", bool, description="Active groups only, or inactive only."),
-    OpenApiParameter("team", str, description="The owning team's slug."),
-]
+GROUP_FILTERS = filter_parameters(GroupFilterSet)
 
 
 class GroupListCreateApi(APIView):

@@ -154,6 +154,9 @@ class RoleChange(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reason = models.TextField(blank=True)
+    # What the change was based on, as it stood just before it (promotion, rollback, traffic
+    # change, approval): the comparison's numbers and tests. Written once, never updated.
+    evidence = models.JSONField(default=dict, blank=True, editable=False)
     # Set on a promotion once it has been rolled back, so the next rollback goes further back.
     rolled_back_by = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rolls_back"

@@ -69,10 +69,12 @@ INSTALLED_APPS = [
     "providers",
     "registry",
     "groups",
+    "recipes",
     "inference",
     "training",
     "monitoring",
     "rollouts",
+    "governance",
 ]
 
 MIDDLEWARE = [
@@ -270,12 +272,32 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "VersionSourceEnum": "registry.models.VersionSource",
         "DatasetSourceEnum": "training.models.DatasetSource",
+        # One name per choice set, so a generated client gets one enum type for each.
+        "VersionStatusEnum": "registry.models.VersionStatus",
+        # Training jobs and batch jobs share their statuses: one enum.
+        "JobStatusEnum": "training.models.JobStatus",
+        "AlertStatusEnum": "monitoring.models.AlertStatus",
+        "DeliveryStatusEnum": "monitoring.models.DeliveryStatus",
+        "PendingStatusEnum": "groups.models.PendingStatus",
+        "BatchFormatEnum": "inference.models.BatchFormat",
+        "RolloutStateEnum": "rollouts.models.RolloutState",
     },
 }
 
 # --- Access control -----------------------------------------------------------------------
 # Viewers read every team's models and groups unless this limits reads to their own teams.
 HUB_TEAM_READ_ISOLATION = env.bool("HUB_TEAM_READ_ISOLATION", default=False)
+
+# --- Governance (model inventory, evidence, validation reports) ---------------------------
+# The risk tiers a model may be given, most material first.
+HUB_RISK_TIERS = env.list("HUB_RISK_TIERS", default=["1", "2", "3"])
+# What groups' audit records as a change's evidence (the comparison as it stands): groups
+# cannot import the layers that compute it, so it calls this dotted path; "" records none.
+HUB_EVIDENCE_PROVIDER = env.str(
+    "HUB_EVIDENCE_PROVIDER", default="governance.evidence.group_evidence"
+)
+# A validation report for a version serving more live rows than this is built on Celery.
+HUB_REPORT_INLINE_MAX_ROWS = env.int("HUB_REPORT_INLINE_MAX_ROWS", default=200_000)
 # django-axes: this many failed logins for a username from one address locks it out for
 # AXES_COOLOFF_TIME hours (the login page says so; an Admin can unlock in the admin).
 AXES_FAILURE_LIMIT = env.int("HUB_LOGIN_FAILURE_LIMIT", default=5)
@@ -295,6 +317,14 @@ HUB_ROUTING_OVERRIDES = dict(
 HUB_PREDICT_BATCH_MAX = env.int("HUB_PREDICT_BATCH_MAX", default=1000)
 # Versions backed by an external LLM cost a provider call per instance: a lower cap.
 HUB_PREDICT_BATCH_MAX_EXTERNAL = env.int("HUB_PREDICT_BATCH_MAX_EXTERNAL", default=20)
+# Group commit (inference/group_commit.py, PostgreSQL): one writer per process predicts the
+# requests gathered while it was busy (plus up to this window) and commits their rows in one
+# INSERT; off, each request commits its own row (as on SQLite).
+HUB_GROUP_COMMIT = env.bool("HUB_GROUP_COMMIT", default=True)
+HUB_GROUP_COMMIT_WINDOW_MS = env.float("HUB_GROUP_COMMIT_WINDOW_MS", default=0.0)
+HUB_GROUP_COMMIT_MAX_ROWS = env.int("HUB_GROUP_COMMIT_MAX_ROWS", default=256)
+# Partitioned logs (inference/partitions.py, PostgreSQL): months created ahead by beat.
+HUB_LOG_PARTITIONS_AHEAD = env.int("HUB_LOG_PARTITIONS_AHEAD", default=2)
 # Batch prediction (inference/batch/): rows per chunk, how many chunks of one job run at
 # once on the worker pool, and the largest file accepted.
 HUB_BATCH_CHUNK_ROWS = env.int("HUB_BATCH_CHUNK_ROWS", default=5000)

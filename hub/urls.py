@@ -10,8 +10,10 @@ api_v1 = [
     path("", include("providers.api_urls")),
     path("", include("registry.api_urls")),
     path("", include("rollouts.api_urls")),
+    path("", include("governance.api_urls")),  # groups/<slug>/history, ahead of groups
     path("", include("groups.api_urls")),
     path("", include("inference.api_urls")),
+    path("", include("recipes.api_urls")),
     path("", include("training.api_urls")),
     path("", include("monitoring.api_urls")),
 ]
@@ -36,6 +38,8 @@ urlpatterns = [
         ),
         name="api-docs",
     ),
+    # /inventory/, /groups/<slug>/history/, /models/<slug>/versions/<v>/report/ (governance)
+    path("", include("governance.urls")),
     path("models/", include("registry.urls")),
     # A group's analytics tabs (/groups/<slug>/compare/, .../inferences/) and the
     # /inference/ pages: ahead of groups.urls, which would otherwise take /groups/<slug>/...
@@ -45,6 +49,7 @@ urlpatterns = [
     path("groups/", include("groups.urls")),
     path("providers/", include("providers.urls")),
     path("training/", include("training.urls")),
+    path("library/", include("recipes.urls")),
 ]
 
 handler404 = "hub.views.api_not_found"

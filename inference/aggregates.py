@@ -245,13 +245,24 @@ def _cell_key(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool) else repr(value)
 
 
+def _add_errors(total: dict[Any, float], row: dict[str, Any]) -> None:
+    for key in ERROR_FIELDS:
+        total[key] = total.get(key, 0) + (row[key] or 0)
+    total["labelled"] += row["error_rows"]
+
+
+def _add_cell(total: dict[Any, float], row: dict[str, Any], n: int) -> None:
+    """Per (predicted, actual) class: a multiclass model's confusion counts."""
+    if row.get("prediction") is not None:
+        cell = ("cell", _cell_key(row["prediction"]), _cell_key(row["outcome"]))
+        total[cell] = total.get(cell, 0) + n
+
+
 def _add_group(total: dict[Any, float], row: dict[str, Any]) -> None:
     for key in ADDITIVE:
         total[key] += row[key] or 0
     if row.get("error_rows"):  # a regression's (version, bucket) group
-        for key in ERROR_FIELDS:
-            total[key] = total.get(key, 0) + (row[key] or 0)
-        total["labelled"] += row["error_rows"]
+        _add_errors(total, row)
         return
     predicted, actual = _label(row.get("prediction")), _label(row.get("outcome"))
     n = row["requests"]
@@ -259,10 +270,7 @@ def _add_group(total: dict[Any, float], row: dict[str, Any]) -> None:
         total["positives"] += n
     if row.get("outcome") is not None:
         total["labelled"] += n
-        if row.get("prediction") is not None:
-            # Per (predicted, actual) class: a multiclass model's confusion counts.
-            cell = ("cell", _cell_key(row["prediction"]), _cell_key(row["outcome"]))
-            total[cell] = total.get(cell, 0) + n
+        _add_cell(total, row, n)
     if predicted is not None and actual is not None:
         cell = {(1, 1): "tp", (1, 0): "fp", (0, 0): "tn", (0, 1): "fn"}[(predicted, actual)]
         total[cell] += n

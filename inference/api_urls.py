@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inference import analytics_api, api
+from inference import analytics_api, api, batch_urls
 
 urlpatterns: list = [
     path("groups/<slug:slug>/predict", api.PredictApi.as_view(), name="group-predict"),
@@ -15,4 +15,5 @@ urlpatterns: list = [
         analytics_api.GroupInferencesApi.as_view(),
         name="group-inferences",
     ),
+    *batch_urls.api_urlpatterns,
 ]

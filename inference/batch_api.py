@@ -40,7 +40,10 @@ _CONTENT_TYPES = {
 class BatchStartSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV with a header, JSON Lines (.jsonl) or Parquet.")
     key_column = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=200,
         help_text="The column routed like a live request's routing_key.",
     )
     explain = serializers.BooleanField(required=False, default=True)

@@ -172,7 +172,9 @@ class BatchJob(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.QUEUED)
+    status = models.CharField(
+        max_length=16, choices=BatchStatus.choices, default=BatchStatus.QUEUED
+    )
     file_name = models.CharField(max_length=255)
     input_format = models.CharField(max_length=8, choices=BatchFormat.choices)
     output_format = models.CharField(max_length=8, choices=BatchFormat.choices)

@@ -1,37 +1,55 @@
 """Serving predictions for a group: the hot path behind POST /api/v1/groups/<slug>/predict.
 
     routing table (cached per process; one cache round trip checks its generation)
-    -> validate the inputs against the group's features (400 names every problem)
+    -> validate the inputs with the group's compiled validator (400 names every problem)
     -> route each instance (weighted, or by the stable hash of its routing key)
-    -> predictor and explainer of the chosen version (loaded once per process)
-    -> predict + SHAP
-    -> ONE INSERT into the group's table, committed (autocommit) before we answer
-    -> shadows: predicted and logged after the answer is decided; never returned, and
-       their failures are logged, never raised
+    -> hand the routed instances to the process's writer (inference/group_commit.py),
+       which, for every request gathered while it was busy:
+         predict + SHAP, one call per model version (micro-batched across requests)
+         -> ONE multi-row INSERT and one commit for the whole batch
+         -> wakes each request, which answers only now: no 200 without a committed row
+         -> shadows: predicted after the wake-up, their rows join the next batch
+    -> a batch whose commit fails fails exactly its requests: 503 JSON
+
+On SQLite, inside a caller's transaction (tests, the demo) and for backdated rows, a
+request does the same steps itself and commits its own rows (`HUB_GROUP_COMMIT` off too).
 
 Only the INSERT touches the database on the common path. Two exceptions, both off it:
 a client-supplied `request_id` is looked up first (one indexed SELECT) so a retry returns
 the logged answer without predicting or logging again; and the first request for a
-version reads that version's row once per process.
+version reads that version's row once per process. A client-supplied id is logged once
+even under a concurrent retry: on PostgreSQL the commit takes a transaction-scoped
+advisory lock per such id and skips the ids logged meanwhile (a partitioned table's unique
+constraints must include the month, so `request_id` alone cannot be one); those requests
+answer with the logged row.
 
-`latency_ms` is the time spent validating, routing, predicting and explaining: the INSERT
-writes it, so it cannot include itself, nor the HTTP exchange.
+`latency_ms` is the time from the request's arrival in the service to its prediction and
+explanation (its wait for a batch included): the INSERT writes it, so it cannot include
+itself, nor the HTTP exchange.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from core.errors import ServiceError
@@ -39,9 +57,10 @@ from core.permissions import require
 from core.roles import PREDICT_PERM
 from groups.routing import CHAMPION, SHADOW, NoRoute, RouteMember, choose
 from groups.selectors import RoutingTable, routing_table
-from inference import explain, tables
+from inference import explain, partitions, tables
 from inference.access import GroupRef, slug_in_scope
-from inference.inputs import input_errors
+from inference.group_commit import GroupCommitWriter
+from inference.inputs import input_errors, type_error
 from inference.rollup import rollup_mark_written
 from registry.models import Flavor, ModelVersion
 from registry.predictors import (
@@ -58,6 +77,8 @@ logger = logging.getLogger(__name__)
 # read and a file read on the hot path of every request routed to it); after this long, it is.
 FAILED_VERSION_RETRY_SECONDS = 30.0
 ROUTING_KEY_MAX = 200
+# How long a request waits for its batch before it answers 503 (the writer is stuck).
+GROUP_COMMIT_TIMEOUT_SECONDS = 30.0
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -95,6 +116,14 @@ class DatabaseUnavailable(ServingError):
     status = 503
 
 
+def _database_error(exc: BaseException) -> DatabaseUnavailable:
+    if isinstance(exc, OperationalError | InterfaceError):
+        message = "The database is unreachable: try again shortly."
+    else:
+        message = "The prediction could not be logged: try again shortly."
+    return DatabaseUnavailable(message, {"database": [message]})
+
+
 @contextmanager
 def database_reachable() -> Iterator[None]:
     """A database that cannot be reached is a 503 JSON error, never an HTML page or a 500."""
@@ -102,8 +131,7 @@ def database_reachable() -> Iterator[None]:
         yield
     except (OperationalError, InterfaceError) as exc:
         logger.error("The database is unreachable: %s", exc)
-        message = "The database is unreachable: try again shortly."
-        raise DatabaseUnavailable(message, {"database": [message]}) from exc
+        raise _database_error(exc) from exc
 
 
 # --- requests and answers ----------------------------------------------------------------
@@ -120,7 +148,7 @@ class PredictRequest:
     logged_at: datetime | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     """One instance on its way through the pipeline."""
 
@@ -128,6 +156,7 @@ class _Pending:
     request: PredictRequest
     request_id: uuid.UUID
     member: RouteMember
+    job: _Job | None = None
     version_id: int = 0
     role: str = ""
     prediction: Prediction | None = None
@@ -139,22 +168,61 @@ class _Pending:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(eq=False)
+class _Job:
+    """One request's routed instances, handed to the writer (or run by the request)."""
+
+    table: RoutingTable
+    champion: RouteMember
+    items: list[_Pending]
+    started: float
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+    # Client-supplied ids another request logged first: answered from the log.
+    taken: set[uuid.UUID] = field(default_factory=set)
+
+    @property
+    def size(self) -> int:
+        return len(self.items)
+
+    def fail(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+
+    def served(self) -> list[_Pending]:
+        return [item for item in self.items if item.request_id not in self.taken]
+
+
 # --- per-process caches ------------------------------------------------------------------
 
 _versions: dict[int, ModelVersion] = {}
 _failures: dict[int, tuple[float, str]] = {}
+_validators: dict[str, tuple[RoutingTable, int, Callable[..., dict]]] = {}
 _lock = threading.Lock()
+_writer: list[GroupCommitWriter] = []
 
 
 def serving_cache_clear() -> None:
-    """Forget every cached version, predictor and explainer of this process (tests)."""
+    """Forget every cached version, predictor, explainer and validator of this process (tests)."""
+    from core.throttling import throttle_counts_clear
     from registry.predictors import predictor_cache_clear
 
     with _lock:
         _versions.clear()
         _failures.clear()
+        _validators.clear()
     predictor_cache_clear()
     explain.explainer_cache_clear()
+    throttle_counts_clear()
+
+
+def group_commit_reset() -> None:
+    """Stop this process's writer; the next request starts one with the current settings."""
+    with _lock:
+        writers = list(_writer)
+        _writer.clear()
+    for writer in writers:
+        writer.stop()
 
 
 def _version(version_id: int) -> ModelVersion:
@@ -238,6 +306,46 @@ def _feature_types(table: RoutingTable, champion: RouteMember) -> dict[str, dict
     return {name: specs.get(name, {}) for name in names}
 
 
+def _accepts(spec: dict) -> Callable[[Any], bool]:
+    """A quick yes for a value `inputs.type_error` accepts (a no is explained by it)."""
+    kind = spec.get("type", "numeric")
+    if kind == "numeric":
+        return lambda v: type(v) in (int, float) and math.isfinite(v)
+    if kind == "boolean":
+        return lambda v: type(v) is bool
+    if kind == "text":
+        return lambda v: isinstance(v, str)
+    return lambda v: type_error(v, spec) is None
+
+
+def _compile_validator(features: dict[str, dict]) -> Callable[..., dict]:
+    """The group's input check, built once per routing generation: a fast path for valid
+    inputs, and `inputs.input_errors` (every problem, by field) for the rest."""
+    checks = [(name, _accepts(spec)) for name, spec in features.items()]
+    names = frozenset(features)
+
+    def errors(inputs: Any, prefix: str) -> dict[str, list[str]]:
+        if (
+            type(inputs) is dict
+            and inputs.keys() == names
+            and all(check(inputs[name]) for name, check in checks)
+        ):
+            return {}
+        return input_errors(inputs, features, prefix=prefix)
+
+    return errors
+
+
+def _validator(table: RoutingTable, champion: RouteMember) -> Callable[..., dict]:
+    held = _validators.get(table.slug)
+    # A new routing generation is a new RoutingTable object: the check is built again.
+    if held is not None and held[0] is table and held[1] == champion.version_id:
+        return held[2]
+    validator = _compile_validator(_feature_types(table, champion))
+    _validators[table.slug] = (table, champion.version_id, validator)
+    return validator
+
+
 # --- the service ---------------------------------------------------------------------------
 
 
@@ -264,8 +372,8 @@ def predict_batch(
     routing_generation: int | None = None,
     user: object | None = None,
 ) -> list[dict[str, Any]]:
-    """Predict many instances (each routed on its own), log them in one bulk INSERT, and
-    return the answers in order. Any invalid instance refuses the whole batch (400).
+    """Predict many instances (each routed on its own), log them, and return the answers
+    in order. Any invalid instance refuses the whole batch (400).
     `routing_generation`: as read by the caller in this request (groups.selectors).
     `user`: the caller (an API key's principal), checked for the predict permission on
     the group; None for the hub's own calls (the demo)."""
@@ -290,22 +398,69 @@ def _predict_batch(
     table: RoutingTable, instances: Sequence[PredictRequest], batch: bool, started: float
 ) -> list[dict[str, Any]]:
     champion = _champion(table)
-    _validate(instances, _feature_types(table, champion), batch=batch)
+    _validate(instances, _validator(table, champion), batch=batch)
     _check_batch_size(table, instances, batch=batch)
 
     logged = _logged_answers(table, instances, batch=batch)
-    pending = _pending(table, instances, logged)
-    _predict_routed(table, champion, pending)
-    elapsed_ms = (time.perf_counter() - started) * 1000.0
-    for item in pending:
-        # A batch shares its work: each row carries its share of the time.
-        item.latency_ms = elapsed_ms / max(len(pending), 1)
-    _insert(table, pending, logged, batch=batch)
+    job = _Job(table, champion, _pending(table, instances, logged), started)
+    if job.items:
+        _run(job)
+        if job.taken:
+            # Logged by a concurrent retry while we predicted: answer with that row.
+            retried = [item.request for item in job.items if item.request_id in job.taken]
+            logged.update(_logged_answers(table, retried, batch=batch))
+    return _answers(table, instances, job.served(), logged)
 
-    served = [item for item in pending if item.request_id not in logged]
-    answers = _answers(table, instances, served, logged)
-    _serve_shadows(table, served)
-    return answers
+
+def _run(job: _Job) -> None:
+    """Through the process's writer (group commit), or here (see the module doc)."""
+    if _group_commit_applies(job):
+        if not _group_commit().submit(job, timeout=GROUP_COMMIT_TIMEOUT_SECONDS):
+            message = "The prediction was not logged in time: try again shortly."
+            job.fail(DatabaseUnavailable(message, {"database": [message]}))
+    else:
+        _run_here(job)
+    if job.error is not None:
+        raise job.error
+
+
+def _group_commit_applies(job: _Job) -> bool:
+    return (
+        settings.HUB_GROUP_COMMIT
+        and connection.vendor == "postgresql"
+        # A caller's open transaction (tests, the demo) must see its rows: not another
+        # connection's.
+        and not connection.in_atomic_block
+        and not any(item.request.logged_at for item in job.items)
+    )
+
+
+def _group_commit() -> GroupCommitWriter:
+    if not _writer:
+        with _lock:
+            if not _writer:
+                _writer.append(
+                    GroupCommitWriter(
+                        commit=_commit_in_writer,
+                        after=_shadow_rows,
+                        window_seconds=settings.HUB_GROUP_COMMIT_WINDOW_MS / 1000.0,
+                        max_rows=settings.HUB_GROUP_COMMIT_MAX_ROWS,
+                    )
+                )
+    return _writer[0]
+
+
+def _run_here(job: _Job) -> None:
+    backdated = [item.request.logged_at for item in job.items if item.request.logged_at]
+    if backdated:
+        partitions.partitions_cover(job.table.table_name, backdated)
+    committed = _commit_jobs([job], [])
+    if job.error is not None:
+        return
+    _backdated_written(job.table, job.served())
+    carry = _shadow_rows(committed)
+    if carry:
+        _commit_jobs([], carry)
 
 
 def _pending(
@@ -380,13 +535,13 @@ def _champion(table: RoutingTable) -> RouteMember:
 
 
 def _validate(
-    instances: Sequence[PredictRequest], features: dict[str, dict], *, batch: bool
+    instances: Sequence[PredictRequest], validator: Callable[..., dict], *, batch: bool
 ) -> None:
     errors: dict[str, list[str]] = {}
     seen: dict[uuid.UUID, int] = {}
     for index, request in enumerate(instances):
         prefix = f"instances[{index}]." if batch else ""
-        errors.update(input_errors(request.inputs, features, prefix=f"{prefix}inputs"))
+        errors.update(validator(request.inputs, f"{prefix}inputs"))
         if len(request.routing_key or "") > ROUTING_KEY_MAX:
             errors[f"{prefix}routing_key"] = [f"At most {ROUTING_KEY_MAX} characters."]
         if request.request_id is not None:
@@ -408,33 +563,69 @@ def _route(table: RoutingTable, routing_key: str) -> RouteMember:
         raise NoChampion(str(exc), {"group": [str(exc)]}) from exc
 
 
-def _predict_routed(table: RoutingTable, champion: RouteMember, pending: list[_Pending]) -> None:
-    """Predict (and explain) each routed instance, falling back to the champion for the
-    instances whose routed member cannot serve."""
+# --- predicting a batch of jobs ------------------------------------------------------------
+
+
+def _by_version(items: list[_Pending], version_of: Callable[[_Pending], int]) -> dict:
     groups: dict[int, list[_Pending]] = {}
-    for item in pending:
-        groups.setdefault(item.member.version_id, []).append(item)
+    for item in items:
+        groups.setdefault(version_of(item), []).append(item)
+    return groups
+
+
+def _predict_jobs(jobs: list[_Job]) -> None:
+    """Predict (and explain) every job's routed instances: one call per model version for
+    all the jobs together. Instances whose routed member cannot serve fall back to their
+    group's champion; a champion that cannot serve fails its job (only)."""
+    items = [item for job in jobs for item in job.items]
+    for job in jobs:
+        for item in job.items:
+            item.job = job
     fallbacks: list[_Pending] = []
-    for version_id, items in groups.items():
-        member = items[0].member
-        try:
-            _predict_as(version_id, member.role, items)
-        except Exception as exc:
-            if member.version_id == champion.version_id:
-                raise _champion_failure(version_id, exc) from exc
+    for version_id, group in _by_version(items, lambda i: i.member.version_id).items():
+        for item, exc in _predict_group(version_id, group):
+            job = item.job
+            assert job is not None
+            if version_id == job.champion.version_id:
+                job.fail(_champion_failure(version_id, exc))
+                continue
             label = _label(version_id)
-            logger.warning(
-                "%s could not serve %s; falling back to the champion: %s", label, table.slug, exc
-            )
-            for item in items:
-                item.fallback = True
-                item.error = f"{label} ({member.role}) could not serve: {exc}"
-            fallbacks.extend(items)
+            item.fallback = True
+            item.error = f"{label} ({item.member.role}) could not serve: {exc}"
+            fallbacks.append(item)
     if fallbacks:
-        try:
-            _predict_as(champion.version_id, CHAMPION, fallbacks)
-        except Exception as exc:
-            raise _champion_failure(champion.version_id, exc) from exc
+        _fall_back(fallbacks)
+
+
+def _fall_back(items: list[_Pending]) -> None:
+    for version_id, group in _by_version(items, lambda i: i.job.champion.version_id).items():
+        for item, exc in _predict_group(version_id, group, role=CHAMPION):
+            item.job.fail(_champion_failure(version_id, exc))
+
+
+def _predict_group(
+    version_id: int, items: list[_Pending], role: str | None = None
+) -> list[tuple[_Pending, Exception]]:
+    """Predict the items routed to one version in one call; the items that failed. When
+    several requests share the call and it fails, each is tried alone, so one request's
+    bad row never fails another's."""
+    try:
+        _predict_as(version_id, items, role)
+        return []
+    except Exception as exc:
+        jobs: dict[int, list[_Pending]] = {}
+        for item in items:
+            jobs.setdefault(id(item.job), []).append(item)
+        if len(jobs) == 1:
+            if role is None and version_id != items[0].job.champion.version_id:
+                logger.warning(
+                    "%s could not serve %s; falling back to the champion: %s",
+                    _label(version_id),
+                    items[0].job.table.slug,
+                    exc,
+                )
+            return [(item, exc) for item in items]
+        return [failed for own in jobs.values() for failed in _predict_group(version_id, own, role)]
 
 
 def _champion_failure(version_id: int, exc: Exception) -> ServingError:
@@ -443,12 +634,13 @@ def _champion_failure(version_id: int, exc: Exception) -> ServingError:
     if isinstance(exc, PredictorUnavailable):
         message = f"{_label(version_id)} cannot be loaded: {exc}"
     else:
-        logger.exception("The champion %s failed", version_id)
+        logger.error("The champion %s failed", version_id, exc_info=exc)
         message = f"{_label(version_id)} failed to predict: {type(exc).__name__}."
     return ModelUnavailable(message, {"model": [message]})
 
 
-def _predict_as(version_id: int, role: str, items: list[_Pending]) -> None:
+def _predict_as(version_id: int, items: list[_Pending], role: str | None = None) -> None:
+    """One predict (and one SHAP) call for all the items: answers equal to one call each."""
     version, predictor = _predictor(version_id)
     rows = [item.request.inputs for item in items]
     predictions = predictor.predict(rows)
@@ -472,7 +664,7 @@ def _predict_as(version_id: int, role: str, items: list[_Pending]) -> None:
                 )
     for i, item in enumerate(items):
         item.version_id = version_id
-        item.role = role
+        item.role = role or item.member.role
         item.prediction = predictions[i]
         item.explanation = explanations.get(i)
 
@@ -499,29 +691,73 @@ def _row_fields(table: RoutingTable, item: _Pending, now: datetime) -> dict[str,
     }
 
 
-def _insert(
-    table: RoutingTable, pending: list[_Pending], logged: dict[uuid.UUID, dict], *, batch: bool
-) -> None:
-    """The one INSERT (autocommit: committed when it returns). A request_id that another
-    request logged meanwhile (a concurrent retry) answers with that logged row instead."""
-    if not pending:
-        return
+# --- committing a batch ----------------------------------------------------------------------
+
+
+@dataclass
+class _TableRows:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    claimed: list[uuid.UUID] = field(default_factory=list)  # ids that may be logged already
+
+
+def _commit_in_writer(jobs: list[_Job], carry: list[tuple[str, dict]]) -> list[_Job]:
+    committed = _commit_jobs(jobs, carry)
+    if any(job.error is not None and isinstance(job.error, DatabaseUnavailable) for job in jobs):
+        connection.close()  # a broken connection is opened again by the next batch
+    return committed
+
+
+def _commit_jobs(jobs: list[_Job], carry: list[tuple[str, dict]]) -> list[_Job]:
+    """Predict the jobs, then log their rows and the carried (shadow) rows in one
+    transaction. Returns the jobs committed; the others have their error set."""
+    _predict_jobs(jobs)
+    predicted = time.perf_counter()
+    ready = [job for job in jobs if job.error is None]
+    if not ready and not carry:
+        return []
     now = timezone.now()
-    for item in pending:
-        item.row = _row_fields(table, item, now)
+    by_table: dict[str, _TableRows] = {}
+    for job in ready:
+        share = (predicted - job.started) * 1000.0 / max(len(job.items), 1)
+        into = by_table.setdefault(job.table.table_name, _TableRows())
+        for item in job.items:
+            # A batch shares its work: each row carries its share of the time.
+            item.latency_ms = share
+            item.row = _row_fields(job.table, item, now)
+            into.rows.append(item.row)
+            if item.request.request_id is not None:
+                into.claimed.append(item.request_id)
+    for table_name, row in carry:
+        by_table.setdefault(table_name, _TableRows()).rows.append(row)
     try:
-        with _savepoint_if_nested():
-            log_insert(table.table_name, [item.row for item in pending])
-        _backdated_written(table, pending)
-        return
-    except IntegrityError:
-        pass
-    # Lost a race on a request_id: answer those from the log, insert the rest.
-    logged.update(_logged_answers(table, [item.request for item in pending], batch=batch))
-    rest = [item for item in pending if item.request_id not in logged]
-    if rest:
-        log_insert(table.table_name, [item.row for item in rest])
-        _backdated_written(table, rest)
+        taken = _commit_rows(by_table)
+    except DatabaseError as exc:
+        logger.error("Logging %d request(s) failed: %s", len(ready), exc)
+        for job in ready:
+            job.fail(_database_error(exc))
+        return []
+    for job in ready:
+        job.taken = {item.request_id for item in job.items} & taken
+    return ready
+
+
+def _commit_rows(by_table: dict[str, _TableRows]) -> set[uuid.UUID]:
+    """One INSERT per table, all in one transaction (a lone INSERT in autocommit is its
+    own). The client-supplied ids already logged are skipped and returned."""
+    several = len(by_table) > 1 or any(rows.claimed for rows in by_table.values())
+    for attempt in range(2):
+        taken: set[uuid.UUID] = set()
+        try:
+            with transaction.atomic() if several else _savepoint_if_nested():
+                for table_name, rows in by_table.items():
+                    taken |= log_insert(table_name, rows.rows, claimed=rows.claimed)
+            return taken
+        except IntegrityError:
+            # SQLite takes no lock per id: a concurrent retry's row may have won the race
+            # the unique index decides. Once more: the check now finds it.
+            if attempt or connection.vendor == "postgresql":
+                raise
+    raise AssertionError("unreachable")
 
 
 def _backdated_written(table: RoutingTable, items: list[_Pending]) -> None:
@@ -551,17 +787,53 @@ _LOG_COLUMNS = (
 )
 
 
+def _lock_key(table_name: str, request_id: uuid.UUID) -> int:
+    value = int.from_bytes(request_id.bytes[:8], "big", signed=True)
+    return value ^ int.from_bytes(table_name.encode()[-8:].rjust(8, b"\0"), "big", signed=True)
+
+
+def _already_logged(table_name: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these ids the table holds. On PostgreSQL first a transaction-scoped lock
+    per id: a concurrent writer of the same id waits for this transaction, and this one
+    sees its committed row (one statement later, in a new snapshot)."""
+    if not ids:
+        return set()
+    if connection.vendor == "postgresql":
+        keys = sorted({_lock_key(table_name, i) for i in ids})
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k", [keys]
+            )
+    model = tables.inference_log_model(table_name)
+    return set(model.all_rows.filter(request_id__in=ids).values_list("request_id", flat=True))
+
+
 def log_insert(
     table_name: str,
     rows: list[dict[str, Any]],
     *,
     ignore_conflicts: bool = False,
     extra_columns: tuple[str, ...] = (),
-) -> None:
+    claimed: Sequence[uuid.UUID] = (),
+) -> set[uuid.UUID]:
     """INSERT log rows (as `_row_fields` makes them) in as few statements as the database
     takes, without building model instances: the ORM's per-row machinery cost more CPU than
     the statement itself (bench/serving). Each value is adapted by its model field's own
-    get_db_prep_save, as the ORM would (jsonb on PostgreSQL, text on SQLite)."""
+    get_db_prep_save, as the ORM would (jsonb on PostgreSQL, text on SQLite).
+
+    Rows whose request_id the table already holds are skipped, and their ids returned:
+    every row's with `ignore_conflicts` (batch jobs, whose redone chunks repeat ids), the
+    `claimed` ids otherwise (client-supplied). Call it in a transaction for those."""
+    check = [row["request_id"] for row in rows] if ignore_conflicts else list(claimed)
+    taken = _already_logged(table_name, check)
+    if taken:
+        rows = [row for row in rows if row["request_id"] not in taken]
+    if rows:
+        _insert_rows(table_name, rows, extra_columns)
+    return taken
+
+
+def _insert_rows(table_name: str, rows: list[dict[str, Any]], extra_columns: tuple) -> None:
     model = tables.inference_log_model(table_name)
     # extra_columns: e.g. batch_id (inference/batch.py); live rows leave it to its default.
     fields = [model._meta.get_field(name) for name in _LOG_COLUMNS + extra_columns]
@@ -571,7 +843,6 @@ def log_insert(
         f"({', '.join(quote(f.column) for f in fields)}) VALUES "
     )
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     size = max(1, connection.ops.bulk_batch_size(fields, rows))
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
@@ -580,7 +851,7 @@ def log_insert(
             params = [
                 f.get_db_prep_save(row.get(f.name), connection) for row in chunk for f in fields
             ]
-            cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
+            cursor.execute(head + ", ".join([row_sql] * len(chunk)), params)
 
 
 def _savepoint_if_nested() -> AbstractContextManager:
@@ -594,7 +865,7 @@ def _savepoint_if_nested() -> AbstractContextManager:
 
 def _answer(table: RoutingTable, item: _Pending) -> dict[str, Any]:
     row = item.row
-    assert row is not None  # set by _insert, which every answered item went through
+    assert row is not None  # set by _commit_jobs, which every answered item went through
     answer = _answer_from_row(table, row)
     if item.explanation is not None and item.explanation.note:
         answer["explanation_note"] = item.explanation.note
@@ -649,12 +920,12 @@ def _logged_answers(
     for row in rows:
         index = wanted[row["request_id"]]
         if row.pop("inputs") != instances[index].inputs:
-            field = f"instances[{index}].request_id" if batch else "request_id"
+            field_name = f"instances[{index}].request_id" if batch else "request_id"
             message = (
                 f"The request_id {row['request_id']} was already used with other inputs: "
                 "send a new request_id for a new prediction."
             )
-            raise RequestIdReused(message, {field: [message]})
+            raise RequestIdReused(message, {field_name: [message]})
         answers[row["request_id"]] = _answer_from_row(table, row)
     return answers
 
@@ -668,34 +939,38 @@ def shadow_request_id(request_id: uuid.UUID, version_id: int) -> uuid.UUID:
     return uuid.uuid5(request_id, f"shadow:{version_id}")
 
 
-def _serve_shadows(table: RoutingTable, served: list[_Pending]) -> None:
-    shadows = [m for m in table.members if m.role == SHADOW]
-    if not shadows or not served:
-        return
-    for shadow in shadows:
-        try:
-            started = time.perf_counter()
-            items = [
+def _shadow_items(jobs: list[_Job]) -> list[_Pending]:
+    items = []
+    for job in jobs:
+        served = job.served()
+        for shadow in (m for m in job.table.members if m.role == SHADOW):
+            items.extend(
                 _Pending(
                     index=item.index,
                     request=item.request,
                     request_id=shadow_request_id(item.request_id, shadow.version_id),
                     member=shadow,
+                    job=job,
                 )
                 for item in served
-            ]
-            _predict_as(shadow.version_id, SHADOW, items)
-            elapsed_ms = (time.perf_counter() - started) * 1000.0
-            now = timezone.now()
-            for item in items:
-                item.latency_ms = elapsed_ms / len(items)
-            with _savepoint_if_nested():
-                log_insert(
-                    table.table_name,
-                    [_row_fields(table, item, now) for item in items],
-                    ignore_conflicts=True,
-                )
-                _backdated_written(table, items)
+            )
+    return items
+
+
+def _shadow_rows(jobs: list[_Job]) -> list[tuple[str, dict[str, Any]]]:
+    """The shadows' rows for the requests just answered (one predict call per shadow
+    version): logged with the next batch. A shadow never fails the request it shadows."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for version_id, items in _by_version(_shadow_items(jobs), lambda i: i.member.version_id).items():
+        started = time.perf_counter()
+        try:
+            _predict_as(version_id, items, SHADOW)
         except Exception:
-            # A shadow never fails the request it shadows.
-            logger.exception("Shadow %s of %s failed", _label(shadow.version_id), table.slug)
+            logger.exception("Shadow %s failed", _label(version_id))
+            continue
+        share = (time.perf_counter() - started) * 1000.0 / len(items)
+        now = timezone.now()
+        for item in items:
+            item.latency_ms = share
+            rows.append((item.job.table.table_name, _row_fields(item.job.table, item, now)))
+    return rows

@@ -88,7 +88,9 @@ def inference_table_add_missing_columns(
     migration; idempotent). Nullable without a default: instant on PostgreSQL."""
     model = inference_log_model(table_name)
     with connection.cursor() as cursor:
-        existing = {c.name for c in connection.introspection.get_table_description(cursor, table_name)}
+        existing = {
+            c.name for c in connection.introspection.get_table_description(cursor, table_name)
+        }
     added = []
     for name in (*BATCH_COLUMNS, *TASK_COLUMNS):
         field = model._meta.get_field(name)

@@ -2,10 +2,9 @@
 
 from celery import shared_task
 
-from inference.rollup import rollups_refresh_all
-
 # Batch prediction's tasks live with it; imported here so the worker registers them.
-from inference.batch import tasks as batch_tasks  # noqa: E402, F401
+from inference.batch import tasks as batch_tasks  # noqa: F401
+from inference.rollup import rollups_refresh_all
 
 
 @shared_task(name="inference.rollups_refresh", ignore_result=True)

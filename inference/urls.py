@@ -4,12 +4,13 @@ under /inference/groups/ redirect there."""
 
 from django.urls import include, path
 
-from inference import group_urls, views
+from inference import batch_urls, group_urls, views
 
 app_name = "inference"
 
 urlpatterns: list = [
     path("groups/", include(group_urls)),
+    *batch_urls.page_urlpatterns,
     path("inference/versions/<int:version_id>/live/", views.version_live, name="version_live"),
     # Before the tabs moved under the group (bookmarks, links in old messages).
     path(

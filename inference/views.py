@@ -17,11 +17,11 @@ from core.errors import ServiceError
 from core.permissions import can, require, visible
 from groups.models import ModelGroup, RoleChange
 from groups.selectors import group_curl_example
-from inference import browser, comparison
+from inference import browser, comparison, live_charts
 from inference.access import group_for
 from inference.filters import InferenceFilterSet
 from inference.windows import window_or_default
-from registry.models import ModelVersion
+from registry.models import ModelVersion, Task
 
 PROMOTE_PERM = "groups.promote_modelgroup"
 
@@ -43,17 +43,18 @@ def group_compare(request: HttpRequest, slug: str) -> HttpResponse:
     window = window_or_default(request.GET.get("window"))
     predict_url = _endpoint(request, "group-predict", group)
     can_promote = can(request.user, PROMOTE_PERM, group)
+    result = comparison.group_comparison(group=group, window=window)
     context = {
         "group": group,
         "active_tab": "comparison",
         "window": window,
         "windows": comparison.WINDOW_LABELS,
-        "comparison": comparison.group_comparison(group=group, window=window),
+        "comparison": result,
         "latest_change": RoleChange.objects.filter(group=group)
         .select_related("actor", "from_version__model", "to_version__model")
         .first(),
         "promote_url": _url_or_none("groups:group_promote", group.slug) if can_promote else None,
-        "method_notes": comparison.METHOD_NOTES,
+        "method_notes": result.method_notes,
         "predict_url": predict_url,
         "feedback_url": _endpoint(request, "group-feedback", group),
         "curl": group_curl_example(group=group, endpoint=predict_url),
@@ -124,6 +125,10 @@ def inference_detail(request: HttpRequest, slug: str, request_id: str) -> HttpRe
         "row": row,
         "version": version,
         "waterfall": browser.waterfall(row),
+        # A multiclass prediction explained for every class (computed from its inputs).
+        "class_shap": live_charts.class_shap_table(version, row.inputs or {})
+        if group.task == Task.MULTICLASS
+        else None,
         "inputs": sorted((row.inputs or {}).items()),
         "feedback_url": _endpoint(request, "group-feedback", group),
         "uses_charts": True,
@@ -140,14 +145,18 @@ def version_live(request: HttpRequest, version_id: int) -> HttpResponse:
     require(request.user, "registry.view_modelversion", version)
     window = window_or_default(request.GET.get("window"))
     groups = visible(request.user, ModelGroup.objects.all(), group_field="slug")
+    live = comparison.version_live_metrics(version_id=version.pk, window=window, groups=groups)
     context = {
         "version": version,
         "window": window,
         "windows": comparison.WINDOW_LABELS,
-        "live": comparison.version_live_metrics(
-            version_id=version.pk, window=window, groups=groups
-        ),
+        # Each group's numbers, and the task's charts from its live labelled rows.
+        "live": [
+            (group, member, live_charts.member_live_charts(member, prefix=f"live-{group.slug}"))
+            for group, member in live
+        ],
         "groups_url": _url_or_none("groups:group_list"),
+        "uses_charts": True,
     }
     return render(request, "inference/_version_live.html", context)
 

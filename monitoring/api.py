@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from core.api import Pagination, valid
 from core.errors import ServiceError
+from core.filters import filter_parameters
 from core.models import Team
 from core.permissions import actable, is_api_key, require, user_team_ids, visible
 from groups.models import ModelGroup, Role
@@ -296,7 +297,9 @@ class AlertListApi(APIView):
     filterset_class = AlertFilterSet
 
     @extend_schema(
-        parameters=[AlertFilterSet], responses={200: AlertOutput(many=True)}, summary="Alerts"
+        parameters=filter_parameters(AlertFilterSet),
+        responses={200: AlertOutput(many=True)},
+        summary="Alerts",
     )
     def get(self, request: Request) -> Response:
         found = AlertFilterSet(

@@ -6,6 +6,7 @@ and checks the object it acts on with `require`; service errors reach the one ha
 import json
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -21,7 +22,14 @@ from core.errors import ServiceError
 from core.permissions import require
 from registry.artifacts import artifact_check_size
 from registry.filters import ModelFilterSet
-from registry.models import ModelVersion, RegisteredModel, Task, VersionStatus
+from registry.models import (
+    ModelVersion,
+    RegisteredModel,
+    Task,
+    ValidationStatus,
+    VersionStatus,
+    inventory_perms,
+)
 from registry.schema import METADATA_SCHEMA
 from registry.selectors import model_get, model_list, version_get
 from registry.services import (
@@ -31,6 +39,7 @@ from registry.services import (
     model_version_upload,
     person,
     registered_model_create,
+    registered_model_inventory_update,
 )
 
 
@@ -59,6 +68,7 @@ class VersionSummarySerializer(serializers.ModelSerializer):
 
 class ModelOutputSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.get_username", default=None)
+    validator = serializers.CharField(source="validator.get_username", default=None)
     team = serializers.CharField(source="team.slug")
     versions = VersionSummarySerializer(many=True)
     url = serializers.CharField(source="get_absolute_url")
@@ -75,6 +85,14 @@ class ModelOutputSerializer(serializers.ModelSerializer):
             "tags",
             "owner",
             "team",
+            "business_purpose",
+            "intended_use",
+            "known_limitations",
+            "risk_tier",
+            "validator",
+            "validation_status",
+            "validated_on",
+            "next_review_on",
             "created_at",
             "updated_at",
             "url",
@@ -135,8 +153,51 @@ class ModelListCreateApi(GenericAPIView):
         return Response(ModelOutputSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
+class InventoryInputSerializer(serializers.Serializer):
+    """The inventory fields a PATCH may set: Operators of the team the first four, Approvers
+    the validation ones."""
+
+    business_purpose = serializers.CharField(required=False, allow_blank=True)
+    intended_use = serializers.CharField(required=False, allow_blank=True)
+    known_limitations = serializers.CharField(required=False, allow_blank=True)
+    risk_tier = serializers.CharField(
+        required=False, allow_blank=True, max_length=16, help_text="One of HUB_RISK_TIERS."
+    )
+    validator = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
+        help_text="Username of the validator (not the owner).",
+    )
+    validation_status = serializers.ChoiceField(choices=ValidationStatus.choices, required=False)
+    validated_on = serializers.DateField(required=False, allow_null=True)
+    next_review_on = serializers.DateField(required=False, allow_null=True)
+
+    class Meta:
+        ref_name = "RegisteredModelInventoryInput"
+
+
 class ModelDetailApi(APIView):
-    perms = {"GET": "registry.view_registeredmodel"}
+    # PATCH: the view requires change (inventory fields) and/or validate (validation
+    # fields) on the model, by the fields sent (registry.models.inventory_perms).
+    perms = {"GET": "registry.view_registeredmodel", "PATCH": "registry.view_registeredmodel"}
+
+    @extend_schema(
+        request=InventoryInputSerializer,
+        responses={200: ModelOutputSerializer},
+        operation_id="model_inventory_update",
+        summary="Edit a model's inventory fields",
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        model = model_get(request.user, slug)
+        data = valid(InventoryInputSerializer(data=request.data, partial=True))
+        if not data:
+            raise ServiceError("Send at least one inventory field.")
+        for perm in inventory_perms(data):
+            require(request.user, perm, model)
+        model = registered_model_inventory_update(model=model, changes=data)
+        return Response(ModelOutputSerializer(model).data)
 
     @extend_schema(
         responses={200: ModelOutputSerializer},

@@ -22,11 +22,13 @@ About one applicant in five defaults. The same seed always gives the same rows.
 """
 
 import copy
+from datetime import timedelta
 from functools import cache
 
 import numpy as np
 import pandas as pd
 from django.db import transaction
+from django.utils import timezone
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -40,6 +42,7 @@ from registry.models import (
     ModelVersion,
     RegisteredModel,
     Task,
+    ValidationStatus,
     VersionSource,
     VersionStatus,
 )
@@ -222,3 +225,30 @@ def demo_models_seed(*, owner) -> dict[str, ModelVersion]:
             description=description,
         )
     return out
+
+
+def demo_inventory_seed(*, validator) -> RegisteredModel | None:
+    """Credit Scoring's inventory entry: purpose, use, limitations, tier 1 and a validator
+    who is not the owner (the demo's approver login). Idempotent."""
+    from registry.services import registered_model_inventory_update
+
+    model = RegisteredModel.objects.filter(name=DEMO_MODEL_NAME).first()
+    if model is None or model.validator_id is not None:
+        return model
+    today = timezone.localdate()
+    return registered_model_inventory_update(
+        model=model,
+        changes={
+            "business_purpose": "Decide consumer credit applications: probability of default "
+            "within 12 months.",
+            "intended_use": "Scoring retail loan applications up to EUR 50,000; a person "
+            "reviews every decline.",
+            "known_limitations": "Trained on synthetic data; not for business loans; incomes "
+            "above EUR 300,000 are out of range.",
+            "risk_tier": "1",
+            "validator": validator,
+            "validation_status": ValidationStatus.APPROVED,
+            "validated_on": today - timedelta(days=30),
+            "next_review_on": today + timedelta(days=335),
+        },
+    )

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
@@ -37,6 +38,24 @@ class VersionSource(models.TextChoices):
     DEMO = "demo", "Demo seed"
 
 
+class ValidationStatus(models.TextChoices):
+    NOT_VALIDATED = "not_validated", "Not validated"
+    IN_PROGRESS = "in_progress", "Validation in progress"
+    APPROVED = "approved", "Approved"
+    CONDITIONAL = "conditional", "Approved with findings"
+    REJECTED = "rejected", "Rejected"
+
+
+# The inventory fields (model-risk review, SR 11-7 / SS1/23): Operators of the team edit
+# these; the validation ones (VALIDATION_FIELDS) need registry.validate_registeredmodel.
+INVENTORY_FIELDS = ("business_purpose", "intended_use", "known_limitations", "risk_tier")
+VALIDATION_FIELDS = ("validator", "validation_status", "validated_on", "next_review_on")
+
+
+def risk_tiers() -> list[str]:
+    return [str(t) for t in settings.HUB_RISK_TIERS]
+
+
 class RegisteredModel(models.Model):
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=200, unique=True)
@@ -50,11 +69,25 @@ class RegisteredModel(models.Model):
     team = models.ForeignKey(
         "core.Team", on_delete=models.PROTECT, related_name="models", default=default_team_id
     )
+    business_purpose = models.TextField(blank=True)
+    intended_use = models.TextField(blank=True)
+    known_limitations = models.TextField(blank=True)
+    # One of settings.HUB_RISK_TIERS (checked in clean(), so the list stays configurable).
+    risk_tier = models.CharField(max_length=16, blank=True)
+    validator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    validation_status = models.CharField(
+        max_length=16, choices=ValidationStatus.choices, default=ValidationStatus.NOT_VALIDATED
+    )
+    validated_on = models.DateField(null=True, blank=True)
+    next_review_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        permissions = [("validate_registeredmodel", "Can set a model's validator and validation")]
 
     def __str__(self) -> str:
         return self.name
@@ -62,9 +95,38 @@ class RegisteredModel(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("registry:model_detail", args=[self.slug])
 
+    def clean(self) -> None:
+        errors = inventory_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def owning_team_id(self) -> int:
         return self.team_id
+
+
+def inventory_errors(model: RegisteredModel) -> dict[str, list[str]]:
+    """What is wrong with a model's inventory fields: a known tier, a validator who is
+    not the owner (independent review)."""
+    errors: dict[str, list[str]] = {}
+    if model.risk_tier and model.risk_tier not in risk_tiers():
+        errors["risk_tier"] = [f"Use one of {', '.join(risk_tiers())}."]
+    if model.validator_id is not None and model.validator_id == model.owner_id:
+        errors["validator"] = ["The validator must be another person than the owner."]
+    if model.validated_on and model.validation_status == ValidationStatus.NOT_VALIDATED:
+        errors["validation_status"] = ["A validation date needs a validation status."]
+    return errors
+
+
+def inventory_perms(fields: object) -> list[str]:
+    """The permissions an edit of these inventory fields needs (validation: an Approver's)."""
+    names = set(fields)
+    perms = []
+    if names & set(INVENTORY_FIELDS):
+        perms.append("registry.change_registeredmodel")
+    if names & set(VALIDATION_FIELDS):
+        perms.append("registry.validate_registeredmodel")
+    return perms
 
 
 class ModelVersion(models.Model):

@@ -22,6 +22,8 @@ from registry.artifacts import (
     type_is_allowed,
 )
 from registry.models import (
+    INVENTORY_FIELDS,
+    VALIDATION_FIELDS,
     Flavor,
     MappingMethod,
     ModelVersion,
@@ -29,6 +31,7 @@ from registry.models import (
     Task,
     VersionSource,
     VersionStatus,
+    inventory_errors,
 )
 from registry.prompting import parser_problems
 from registry.schema import validate_metadata
@@ -149,8 +152,25 @@ def registered_model_create(
     )
 
 
+def _recipe_lineage_problems(metadata: Any) -> list[str]:
+    """A version trained from a recipe version that was not approved never serves (the
+    training run records the recipe version's status in the metadata it registers)."""
+    training = metadata.get("training") if isinstance(metadata, dict) else None
+    lineage = training.get("lineage") if isinstance(training, dict) else None
+    if not isinstance(lineage, dict) or lineage.get("recipe_status") in (None, "approved"):
+        return []
+    return [
+        f"it was trained from recipe {lineage.get('recipe')} {lineage.get('recipe_version')}, "
+        f"which was {lineage.get('recipe_status')}, not approved: train it again from an "
+        "approved recipe version"
+    ]
+
+
 def _version_servable_problems(version: ModelVersion, *, data: bytes | None = None) -> list[str]:
     """Why this version could not serve predictions (empty when it can)."""
+    lineage = _recipe_lineage_problems(version.metadata)
+    if lineage:
+        return lineage
     if version.flavor == Flavor.SKLEARN:
         if data is None and not version.artifact:
             return ["a scikit-learn version needs a skops artifact before it can serve"]
@@ -329,6 +349,26 @@ def model_version_register(
     obj.save()
     _touch(model)
     return obj
+
+
+@transaction.atomic
+def registered_model_inventory_update(
+    *, model: RegisteredModel, changes: dict[str, Any]
+) -> RegisteredModel:
+    """Set inventory fields (registry.models INVENTORY_FIELDS and VALIDATION_FIELDS; the
+    caller has checked registry.models.inventory_perms); refused when invalid."""
+    allowed = set(INVENTORY_FIELDS) | set(VALIDATION_FIELDS)
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise RegistryValidationError({name: ["Not an inventory field."] for name in unknown})
+    locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    for name, value in changes.items():
+        setattr(locked, name, "" if value is None and name in INVENTORY_FIELDS else value)
+    errors = inventory_errors(locked)
+    if errors:
+        raise RegistryValidationError(errors)
+    locked.save()
+    return locked
 
 
 def _touch(model: RegisteredModel) -> None:

@@ -21,9 +21,13 @@ from django.utils import timezone
 
 from core.errors import Conflict, ServiceError
 from core.permissions import is_api_key
-from groups.models import Membership, ModelGroup, PendingAction, PendingChange, PendingStatus, Role
+from groups.models import Membership, ModelGroup, PendingChange, PendingStatus, Role
 from groups.services import (
+    APPROVAL_ALWAYS,
+    APPROVAL_BY_GROUP,
+    APPROVAL_PLANNED,
     MemberSpec,
+    Who,
     group_promote,
     group_set_traffic,
     group_update,
@@ -92,17 +96,25 @@ def _weights(rollout: Rollout, memberships: list[Membership], weight: int) -> di
     return weights
 
 
+def _starter_who(rollout: Rollout) -> Who:
+    return Who(user=rollout.created_by, api_key_id=rollout.created_by_key_id)
+
+
 def _set_split(
     rollout: Rollout, weight: int, *, actor: object, reason: str
 ) -> PendingChange | None:
     """Set the challenger's weight through the group service; the pending change, if the
-    group requires approval for it."""
+    group requires approval for it. Steps below 100% and rollbacks are the plan's (applied at
+    once, so a guardrail breach never waits for a person); the last step follows the group."""
     memberships = list(rollout.group.memberships.all())
+    planned = weight < 100
     result = group_set_traffic(
         group=rollout.group,
         weights=_weights(rollout, memberships, weight),
-        actor=actor,
+        # A change that waits for an Approver is the starter's: they cannot approve it.
+        actor=actor if planned or not rollout.group.requires_approval else _starter_who(rollout),
         reason=f"Rollout #{rollout.pk}: {reason}",
+        approval=APPROVAL_PLANNED if planned else APPROVAL_BY_GROUP,
     )
     return result if isinstance(result, PendingChange) else None
 
@@ -310,34 +322,17 @@ def _advance(rollout: Rollout, decision: rules.Decision, now: datetime) -> Rollo
     )
 
 
-def _promotion_request(rollout: Rollout, reason: str) -> PendingChange:
-    """A final approval on a group without four-eyes: the groups' own pending change, so an
-    Approver decides it where every other approval is decided (never its author)."""
-    payload = {"model_version": rollout.challenger_id, "former_champion_role": Role.CHALLENGER}
-    return PendingChange.objects.create(
-        group=rollout.group,
-        action=PendingAction.PROMOTE,
-        payload=payload,
-        reason=f"Rollout #{rollout.pk}: {reason}",
-        author=rollout.created_by,
-        author_key_id=rollout.created_by_key_id,
-    )
-
-
 def _promote(rollout: Rollout, decision: rules.Decision, now: datetime) -> RolloutDecision:
-    if rollout.final_approval and not rollout.group.requires_approval:
-        return _await(
-            rollout,
-            _promotion_request(rollout, decision.reason),
-            DecisionAction.PROMOTE,
-            now=now,
-            evidence=decision.evidence,
-        )
+    # With final approval the promotion is the groups' own pending change, so an Approver
+    # decides it where every other approval is decided; its author is the rollout's starter,
+    # who therefore cannot approve it.
+    waits = rollout.final_approval or rollout.group.requires_approval
     result = group_promote(
         group=rollout.group,
         model_version=rollout.challenger,
-        actor=None,
+        actor=_starter_who(rollout) if waits else None,
         reason=f"Rollout #{rollout.pk}: {decision.reason}",
+        approval=APPROVAL_ALWAYS if rollout.final_approval else APPROVAL_BY_GROUP,
     )
     if isinstance(result, PendingChange):
         return _await(rollout, result, DecisionAction.PROMOTE, now=now, evidence=decision.evidence)

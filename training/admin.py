@@ -63,13 +63,17 @@ class FineTuneJobAdmin(TeamOwnedAdmin):
         "created_by",
         "created_at",
     )
-    list_filter = ("status", "base_kind", "preset", "created_at")
+    list_filter = ("kind", "status", "base_kind", "preset", "created_at")
     search_fields = ("id", "stage", "error", "external_job_id", "model__name", "dataset__name")
     list_select_related = ("model", "base_version__model", "result_version__model", "created_by")
     date_hierarchy = "created_at"
     actions = ("cancel_jobs", "retry_jobs")
     inlines = [JobEventInline]
     readonly_fields = (
+        "kind",
+        "recipe_version",
+        "evaluated_version",
+        "results",
         "status",
         "progress",
         "stage",

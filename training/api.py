@@ -22,7 +22,7 @@ from groups.models import ModelGroup, Role
 from registry.models import ModelVersion, RegisteredModel
 from training import selectors, services
 from training.filters import JobFilterSet
-from training.models import DatasetSource, FineTuneJob, Preset
+from training.models import JOB_SOURCES, DatasetSource, FineTuneJob, Preset
 
 API_EVENTS = 200
 
@@ -117,7 +117,7 @@ class JobCreateInput(serializers.Serializer):
     model = serializers.SlugRelatedField(
         slug_field="slug", queryset=RegisteredModel.objects.all(), required=False, allow_null=True
     )
-    source = serializers.ChoiceField(choices=DatasetSource.choices)
+    source = serializers.ChoiceField(choices=JOB_SOURCES)
     group = serializers.SlugRelatedField(
         slug_field="slug", queryset=ModelGroup.objects.all(), required=False, allow_null=True
     )

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from training import api
+from training import api, runs_api
 
 urlpatterns = [
     path("training/jobs/", api.JobListCreateApi.as_view(), name="api-training-job-list"),
@@ -10,5 +10,11 @@ urlpatterns = [
         r"^training/jobs/(?P<pk>[0-9]+)/cancel/?$",
         api.JobCancelApi.as_view(),
         name="api-training-job-cancel",
+    ),
+    # Runs: the same table (every fine-tuning job is a train run), recipe runs started here.
+    path("runs/", runs_api.RunListCreateApi.as_view(), name="api-run-list"),
+    path("runs/<int:pk>/", runs_api.RunDetailApi.as_view(), name="api-run-detail"),
+    re_path(
+        r"^runs/(?P<pk>[0-9]+)/deploy/?$", runs_api.RunDeployApi.as_view(), name="api-run-deploy"
     ),
 ]

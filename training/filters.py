@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from core.filters import HubFilterSet
-from training.models import BaseKind, FineTuneJob, JobStatus
+from training.models import BaseKind, FineTuneJob, JobStatus, RunKind
 
 
 class JobFilterSet(HubFilterSet):
@@ -49,3 +49,20 @@ class JobFilterSet(HubFilterSet):
     @property
     def active(self) -> bool:
         return any((self.data.get(name) or "").strip() for name in self.Meta.fields)
+
+
+class RunFilterSet(JobFilterSet):
+    """GET /api/v1/runs/ and the run filters of the /training/ page: the same rows (every
+    fine-tuning job is a train run), filtered by what the run does and its recipe."""
+
+    kind = django_filters.ChoiceFilter(choices=RunKind.choices, label="Run kind")
+    trainer = django_filters.ChoiceFilter(
+        field_name="base_kind", choices=BaseKind.choices, label="Trainer (base kind)"
+    )
+    recipe = django_filters.CharFilter(
+        field_name="recipe_version__recipe__slug", max_length=200, label="Slug of the recipe"
+    )
+
+    class Meta:
+        model = FineTuneJob
+        fields = ["status", "kind", "trainer", "recipe", "group", "model", "q"]

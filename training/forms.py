@@ -9,7 +9,7 @@ from core.permissions import actable, visible
 from groups.models import ModelGroup, Role
 from registry.models import ModelVersion, RegisteredModel
 from training import selectors, trainers
-from training.models import BaseKind, DatasetSource, Preset
+from training.models import JOB_SOURCES, BaseKind, DatasetSource, Preset, RunKind
 from training.services import DatasetSpec
 from training.trainers.hyperparameters import HyperParameter
 
@@ -69,7 +69,7 @@ class JobForm(forms.Form):
         help_text="Presets only: the model that receives the new version.",
     )
     source = forms.ChoiceField(
-        choices=DatasetSource.choices, widget=forms.RadioSelect, initial=DatasetSource.DECISION_LOG
+        choices=JOB_SOURCES, widget=forms.RadioSelect, initial=DatasetSource.DECISION_LOG
     )
     group = forms.ModelChoiceField(
         ModelGroup.objects.all(),
@@ -192,3 +192,11 @@ class JoinGroupForm(forms.Form):
     def __init__(self, *args: Any, groups: list[ModelGroup], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["group"].queryset = ModelGroup.objects.filter(pk__in=[g.pk for g in groups])
+
+
+class RunForm(forms.Form):
+    """A recipe run from the recipe's page: the kind, and the synthetic example's size and seed."""
+
+    kind = forms.ChoiceField(choices=RunKind.choices)
+    rows = forms.IntegerField(min_value=100, max_value=50_000, required=False)
+    seed = forms.IntegerField(min_value=0, required=False)

@@ -33,6 +33,19 @@ class Preset(models.TextChoices):
 class DatasetSource(models.TextChoices):
     DECISION_LOG = "decision_log", "A group's decision log"
     UPLOAD = "upload", "Uploaded file (CSV or JSONL)"
+    SYNTHETIC = "synthetic", "A recipe's synthetic example"
+
+
+# What a fine-tuning job trains on (a recipe run may also use its synthetic example).
+JOB_SOURCES = [(DatasetSource.DECISION_LOG, DatasetSource.DECISION_LOG.label), (DatasetSource.UPLOAD, DatasetSource.UPLOAD.label)]
+
+
+class RunKind(models.TextChoices):
+    """What a job (a run) does. Fine-tuning jobs are train runs without a recipe."""
+
+    TRAIN = "train", "Train"
+    EVAL = "eval", "Evaluate"
+    BACKTEST = "backtest", "Backtest"
 
 
 class FileFormat(models.TextChoices):
@@ -111,6 +124,27 @@ class DatasetSnapshot(models.Model):
 
 
 class FineTuneJob(models.Model):
+    """A run: train (a fine-tuning job, or a recipe's pipeline), eval or backtest."""
+
+    kind = models.CharField(max_length=16, choices=RunKind.choices, default=RunKind.TRAIN)
+    # A recipe run: the (immutable) recipe version whose effective manifest it runs.
+    recipe_version = models.ForeignKey(
+        "recipes.RecipeVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="runs",
+    )
+    # An eval run: the registered version it scores.
+    evaluated_version = models.ForeignKey(
+        "registry.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="evaluations",
+    )
+    # A recipe run's outcome: metrics, the evaluation gate, backtest folds, chart data.
+    results = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
     stage = models.CharField(max_length=200, blank=True)
@@ -176,10 +210,16 @@ class FineTuneJob(models.Model):
         indexes = [models.Index(fields=["status", "heartbeat_at"], name="training_job_status_beat")]
 
     def __str__(self) -> str:
+        if self.recipe_version_id:
+            return f"Run {self.pk} ({self.kind}, {self.status})"
         return f"Job {self.pk} ({self.status})"
 
     def get_absolute_url(self) -> str:
         return reverse("training:job_detail", args=[self.pk])
+
+    @property
+    def is_recipe_run(self) -> bool:
+        return self.recipe_version_id is not None
 
     @property
     def owning_team_id(self) -> int:

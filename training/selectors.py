@@ -26,6 +26,8 @@ def all_jobs(*, status: str = "") -> QuerySet[FineTuneJob]:
         "snapshot",
         "result_version__model",
         "created_by",
+        "recipe_version__recipe",
+        "evaluated_version__model",
     )
     return queryset.filter(status=status) if status in JobStatus.values else queryset
 
@@ -33,6 +35,15 @@ def all_jobs(*, status: str = "") -> QuerySet[FineTuneJob]:
 def jobs(*, user: Any) -> QuerySet[FineTuneJob]:
     """The jobs `user` (a person or a key) may read, newest first; JobFilterSet narrows them."""
     return visible(user, all_jobs(), team_field="team", group_field="dataset__group__slug")
+
+
+def version_evaluations(*, version: Any, user: Any) -> list[FineTuneJob]:
+    """The finished eval runs of a registered version, newest first (its evaluation gate)."""
+    return list(
+        jobs(user=user)
+        .filter(kind="eval", evaluated_version=version, status=JobStatus.SUCCEEDED)
+        .order_by("-finished_at")[:5]
+    )
 
 
 def job_list_page(*, queryset: QuerySet[FineTuneJob], page_number: Any = None) -> Page:

@@ -11,7 +11,8 @@ from core.errors import ServiceError
 from core.permissions import require
 from training import selectors, services
 from training.filters import JobFilterSet
-from training.forms import JobForm, JoinGroupForm
+from recipes import selectors as recipe_selectors
+from training.forms import JobForm, JoinGroupForm, RunForm
 from training.models import JobStatus
 
 ADD_JOB = "training.add_finetunejob"
@@ -150,3 +151,48 @@ def job_join_group(request: HttpRequest, pk: int) -> HttpResponse:
         f"{membership.model_version} joined {group.name} as a challenger with {membership.weight}% of the traffic.",
     )
     return redirect(group)
+
+
+@require_POST
+def run_start(request: HttpRequest) -> HttpResponse:
+    """A recipe version's page starts a train, eval or backtest run here."""
+    require(request.user, ADD_JOB)
+    recipe = recipe_selectors.recipe_get(slug=request.POST.get("recipe", ""), user=request.user)
+    version = recipe_selectors.version_get(
+        recipe=recipe, version=request.POST.get("version", ""), user=request.user
+    )
+    form = RunForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items())
+        messages.error(request, f"Not started: {problems}")
+        return redirect(version)
+    try:
+        job = services.run_create(
+            recipe_version=version,
+            kind=form.cleaned_data["kind"],
+            dataset=services.RunDataset(
+                rows=form.cleaned_data["rows"], seed=form.cleaned_data["seed"]
+            ),
+            actor=request.user,
+        )
+    except ServiceError as error:
+        messages.error(request, f"Not started: {error.message}")
+        return redirect(version)
+    messages.success(request, f"Run {job.pk} is queued: a worker picks it up in a moment.")
+    return redirect(job)
+
+
+@require_POST
+def run_deploy(request: HttpRequest, pk: int) -> HttpResponse:
+    job = selectors.job_get(pk=pk, user=request.user)
+    require(request.user, CHANGE_JOB, job)
+    try:
+        membership = services.run_deploy(job=job, actor=request.user)
+    except ServiceError as error:
+        messages.error(request, f"Not deployed: {error.message}")
+        return redirect(job)
+    messages.success(
+        request,
+        f"{membership.model_version} joined {membership.group.name} as a challenger at 0%.",
+    )
+    return redirect(membership.group)

@@ -33,6 +33,9 @@ from groups.services.common import (
 )
 from groups.services.editing import group_create, group_delete, group_update, membership_add
 from groups.services.role_changes import (
+    APPROVAL_ALWAYS,
+    APPROVAL_BY_GROUP,
+    APPROVAL_PLANNED,
     group_promote,
     group_rollback,
     group_set_traffic,
@@ -41,6 +44,9 @@ from groups.services.role_changes import (
 )
 
 __all__ = [
+    "APPROVAL_ALWAYS",
+    "APPROVAL_BY_GROUP",
+    "APPROVAL_PLANNED",
     "KEY_PREFIX",
     "PREFIX_LENGTH",
     "Errors",

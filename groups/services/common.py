@@ -1,12 +1,15 @@
 """What every group service shares: the error, member specs, the invariants' checks, row
 locks, and the one audit function every change goes through."""
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
 from core.errors import ServiceError
@@ -24,6 +27,7 @@ from groups.routing_cache import routing_invalidate
 from registry.models import ModelVersion
 
 Errors = dict[str, list[str]]
+logger = logging.getLogger(__name__)
 
 
 class GroupValidationError(ServiceError):
@@ -111,6 +115,8 @@ class Who:
 
 def who(actor: object) -> Who:
     """A request's user (a person or an API key's principal) or None, as the audit needs it."""
+    if isinstance(actor, Who):
+        return actor
     if is_api_key(actor):
         return Who(api_key_id=actor.grant.id)
     if actor is not None and getattr(actor, "pk", None) is not None:
@@ -128,9 +134,11 @@ def _audit_record(
     from_version_id: int | None = None,
     to_version_id: int | None = None,
     approved_by: AbstractBaseUser | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> RoleChange:
     """Every change of a group ends here: the audit row (weights before and after, who made
-    it and who approved it) and the routing generation bumped, so neither can be forgotten."""
+    it and who approved it, the evidence it was based on) and the routing generation bumped,
+    so neither can be forgotten."""
     author = actor if isinstance(actor, Who) else who(actor)
     change = RoleChange.objects.create(
         group=group,
@@ -143,9 +151,24 @@ def _audit_record(
         weights_before=before if before is not None else [],
         weights_after=_snapshot(group),
         reason=reason,
+        evidence=evidence or {},
     )
     routing_invalidate(group)
     return change
+
+
+def group_evidence(group: ModelGroup) -> dict[str, Any]:
+    """The comparison as it stands, to keep with a change. The layers that compute it sit
+    above groups, so settings.HUB_EVIDENCE_PROVIDER names the function (a dotted path, as
+    Django names backends); a failure is recorded, never blocks the change."""
+    path = getattr(settings, "HUB_EVIDENCE_PROVIDER", "")
+    if not path:
+        return {}
+    try:
+        return import_string(path)(group)
+    except Exception as error:  # the change goes on; the record says why evidence is missing
+        logger.exception("Evidence for %s could not be computed", group.slug)
+        return {"available": False, "message": f"Evidence could not be computed: {error}"}
 
 
 def _locked(group: ModelGroup) -> tuple[ModelGroup, list[Membership]]:

@@ -39,6 +39,7 @@ from groups.services.common import (
     _snapshot,
     _specs,
     _version_label,
+    group_evidence,
     who,
 )
 from registry.models import ModelVersion
@@ -210,14 +211,40 @@ def _check_applies(apply: Applier, locked: ModelGroup, memberships: list, payloa
         pass
 
 
+# Who decides whether a change waits for an Approver: the group's own flag; always (a
+# rollout's final approval); or nobody, for the steps of a gated rollout, which its plan
+# already fixed (its final step and promotion still follow the group's flag).
+APPROVAL_BY_GROUP, APPROVAL_ALWAYS, APPROVAL_PLANNED = "group", "always", "planned"
+
+
+def _needs_approval(group: ModelGroup, approval: str) -> bool:
+    if approval == APPROVAL_PLANNED:
+        return False
+    return approval == APPROVAL_ALWAYS or group.requires_approval
+
+
 def _submit(
-    group: ModelGroup, action: str, payload: dict, *, actor: object, reason: str
+    group: ModelGroup,
+    action: str,
+    payload: dict,
+    *,
+    actor: object,
+    reason: str,
+    approval: str = APPROVAL_BY_GROUP,
 ) -> RoleChange | PendingChange:
-    """Apply a change now, or, on a group that requires approval, record it as pending."""
+    """Apply a change now, or, when it needs approval, record it as pending."""
     locked, memberships = _locked(group)
     apply = APPLY[action]
-    if not locked.requires_approval:
-        return apply(locked, memberships, payload, actor=actor, reason=reason, approved_by=None)
+    if not _needs_approval(locked, approval):
+        return apply(
+            locked,
+            memberships,
+            payload,
+            actor=actor,
+            reason=reason,
+            approved_by=None,
+            evidence=group_evidence(locked),
+        )
     if action == PendingAction.ROLLBACK:
         promotion = _promotion_to_undo(locked)
         payload = {"promotion": promotion.pk if promotion else None}
@@ -241,6 +268,7 @@ def group_promote(
     actor: object,
     reason: str = "",
     former_champion_role: str = Role.CHALLENGER,
+    approval: str = APPROVAL_BY_GROUP,
 ) -> RoleChange | PendingChange:
     """Make a member the champion with 100% of the traffic (or ask for it, see module doc).
 
@@ -248,16 +276,25 @@ def group_promote(
     asked); the other challengers keep their role at weight 0.
     """
     payload = {"model_version": model_version.pk, "former_champion_role": former_champion_role}
-    return _submit(group, PendingAction.PROMOTE, payload, actor=actor, reason=reason)
+    return _submit(
+        group, PendingAction.PROMOTE, payload, actor=actor, reason=reason, approval=approval
+    )
 
 
 @transaction.atomic
 def group_set_traffic(
-    *, group: ModelGroup, weights: dict[int, int], actor: object, reason: str = ""
+    *,
+    group: ModelGroup,
+    weights: dict[int, int],
+    actor: object,
+    reason: str = "",
+    approval: str = APPROVAL_BY_GROUP,
 ) -> RoleChange | PendingChange:
     """Set canary weights by model version id; members not named keep their weight."""
     payload = {"weights": {str(k): v for k, v in weights.items()}}
-    return _submit(group, PendingAction.SET_TRAFFIC, payload, actor=actor, reason=reason)
+    return _submit(
+        group, PendingAction.SET_TRAFFIC, payload, actor=actor, reason=reason, approval=approval
+    )
 
 
 @transaction.atomic
@@ -304,6 +341,7 @@ def pending_change_approve(*, pending: PendingChange, approver: AbstractBaseUser
                 actor=author,
                 reason=locked.reason,
                 approved_by=approver,
+                evidence=group_evidence(group),
             )
     except GroupValidationError as error:
         raise Conflict(

@@ -235,7 +235,9 @@ def _neutralise(table: pa.Table) -> pa.Table:
 
 def _csv_part(table: pa.Table, header: bool) -> bytes:
     sink = io.BytesIO()
-    pacsv.write_csv(_neutralise(table), sink, write_options=pacsv.WriteOptions(include_header=header))
+    pacsv.write_csv(
+        _neutralise(table), sink, write_options=pacsv.WriteOptions(include_header=header)
+    )
     return sink.getvalue()
 
 

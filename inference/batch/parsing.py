@@ -7,6 +7,7 @@ integer features become float64; boolean ones bool; categorical and text ones st
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,22 +21,32 @@ _FALSE = {"false", "0", "no"}
 _NAN_TEXT = {"nan", "+nan", "-nan"}
 
 
+# Only the rows that fail have reasons: {row in the chunk: [reason, ...]}. Built sparse, so
+# a chunk of good rows costs no Python object per row.
+Reasons = dict[int, list[str]]
+
+
 @dataclass
 class ParsedChunk:
     values: dict[str, np.ndarray]  # feature -> one value per row (meaningless where failed)
-    errors: list[list[str]]  # per row: the reasons it cannot be predicted
-
-    @property
-    def ok(self) -> np.ndarray:
-        return np.array([not reasons for reasons in self.errors], dtype=bool)
+    errors: Reasons  # the rows that cannot be predicted, and why
+    rows: int
+    ok: np.ndarray  # bool per row: no reason
 
     def reason(self, row: int) -> str:
-        return "; ".join(self.errors[row])
+        return "; ".join(self.errors.get(row, ()))
+
+    def reasons(self) -> np.ndarray:
+        """One text per row, "" where the row is fine (the result's `error` column)."""
+        out = np.full(self.rows, "", dtype=object)
+        for row, found in self.errors.items():
+            out[row] = "; ".join(found)
+        return out
 
 
-def _note(errors: list[list[str]], mask: np.ndarray, message: object) -> None:
+def _note(errors: Reasons, mask: np.ndarray, message: object) -> None:
     for i in np.flatnonzero(mask):
-        errors[i].append(message(i) if callable(message) else message)
+        errors.setdefault(int(i), []).append(message(i) if callable(message) else message)
 
 
 def _text(column: pa.ChunkedArray) -> pd.Series:
@@ -43,7 +54,11 @@ def _text(column: pa.ChunkedArray) -> pd.Series:
     return series.astype(object).where(series.notna(), None)
 
 
-def _numeric(name: str, column: pa.ChunkedArray, kind: str, errors: list[list[str]]) -> np.ndarray:
+def _numeric(name: str, column: pa.ChunkedArray, kind: str, errors: Reasons) -> np.ndarray:
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        # The common case, every cell a number: one cast, no cell-by-cell work.
+        with contextlib.suppress(pa.ArrowInvalid):
+            column = column.cast(pa.float64())
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         values = column.to_numpy(zero_copy_only=False).astype(float)
         missing = column.is_null().to_numpy(zero_copy_only=False)
@@ -51,9 +66,9 @@ def _numeric(name: str, column: pa.ChunkedArray, kind: str, errors: list[list[st
         raw = None
     else:
         raw = _text(column if not pa.types.is_boolean(column.type) else column.cast(pa.string()))
-        stripped = raw.map(lambda v: v.strip() if isinstance(v, str) else v)
+        stripped = raw.str.strip()
         missing = stripped.isna().to_numpy() | (stripped == "").to_numpy()
-        nan_text = stripped.map(lambda v: isinstance(v, str) and v.lower() in _NAN_TEXT).to_numpy(bool)
+        nan_text = stripped.str.lower().isin(_NAN_TEXT).to_numpy(bool)
         values = pd.to_numeric(stripped.where(~missing, None), errors="coerce").to_numpy(float)
         bad = np.isnan(values) & ~missing & ~nan_text
     non_finite = ~np.isfinite(values) & ~missing & ~bad
@@ -68,7 +83,7 @@ def _numeric(name: str, column: pa.ChunkedArray, kind: str, errors: list[list[st
     return values
 
 
-def _boolean(name: str, column: pa.ChunkedArray, errors: list[list[str]]) -> np.ndarray:
+def _boolean(name: str, column: pa.ChunkedArray, errors: Reasons) -> np.ndarray:
     if pa.types.is_boolean(column.type):
         missing = column.is_null().to_numpy(zero_copy_only=False)
         _note(errors, missing, f"{name}: missing")
@@ -84,7 +99,7 @@ def _boolean(name: str, column: pa.ChunkedArray, errors: list[list[str]]) -> np.
 
 
 def _categorical(
-    name: str, column: pa.ChunkedArray, spec: dict, errors: list[list[str]]
+    name: str, column: pa.ChunkedArray, spec: dict, errors: Reasons
 ) -> np.ndarray:
     raw = _text(column if pa.types.is_string(column.type) else column.cast(pa.string()))
     missing = raw.isna().to_numpy() | (raw == "").to_numpy()
@@ -98,11 +113,13 @@ def _categorical(
 
 
 def parse_chunk(
-    table: pa.Table, features: dict[str, dict], row_errors: list[str | None] | None = None
+    table: pa.Table, features: dict[str, dict], row_errors: dict[int, str] | None = None
 ) -> ParsedChunk:
     """Every feature of `features` ({name: metadata spec}) parsed from `table`'s columns;
-    `row_errors`: reasons found before (a JSON Lines line that is not an object)."""
-    errors: list[list[str]] = [[e] if e else [] for e in (row_errors or [None] * table.num_rows)]
+    `row_errors`: reasons found before (a JSON Lines line that is not an object, a CSV line
+    with the wrong number of fields), which are then the row's only reason: its cells are
+    not the row's values."""
+    errors: Reasons = {}
     values: dict[str, np.ndarray] = {}
     for name, spec in features.items():
         column = table.column(name)
@@ -113,4 +130,8 @@ def parse_chunk(
             values[name] = _boolean(name, column, errors)
         else:
             values[name] = _categorical(name, column, spec, errors)
-    return ParsedChunk(values=values, errors=errors)
+    for row, reason in (row_errors or {}).items():
+        errors[row] = [reason]
+    ok = np.ones(table.num_rows, dtype=bool)
+    ok[list(errors)] = False
+    return ParsedChunk(values=values, errors=dict(sorted(errors.items())), rows=table.num_rows, ok=ok)

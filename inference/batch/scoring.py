@@ -13,6 +13,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from groups.routing import CHAMPION, SHADOW, RouteMember, choose
+from groups.routing import CHAMPION, SHADOW, RouteMember, choose, key_point
 from inference import explain, serving
 from inference.batch.files import PARSE_ERROR
 from inference.batch.parsing import ParsedChunk, parse_chunk
@@ -88,17 +90,52 @@ def _keys(table: pa.Table, key_column: str) -> list[str]:
     column = table.column(key_column)
     if not pa.types.is_string(column.type):
         column = column.cast(pa.string())
-    return [("" if k is None else k.strip()) for k in column.to_pylist()]
+    return pc.fill_null(pc.utf8_trim_whitespace(column), "").to_pylist()
 
 
-def route_rows(spec: ChunkSpec, keys: list[str]) -> list[int]:
+@dataclass(frozen=True)
+class RouteTable:
+    """groups.routing.choose's rule for many keys: the eligible members (no shadow, weight
+    above 0) by version id, and their cumulative weights. A key's stable point times the
+    total weight picks the first member whose cumulative weight is above it, as `choose`
+    walks them; with no eligible member every row meets the champion."""
+
+    version_ids: np.ndarray
+    cumulative: np.ndarray
+    total: int
+
+    @classmethod
+    def of(cls, members: Sequence[RouteMember]) -> RouteTable:
+        eligible = sorted(
+            (m for m in members if m.role != SHADOW and m.weight > 0), key=lambda m: m.version_id
+        )
+        if not eligible:
+            # As choose(): the champion, or no route at all.
+            eligible = [choose(members, routing_key="-")]
+            return cls(np.array([eligible[0].version_id]), np.array([1]), 0)
+        weights = np.array([m.weight for m in eligible], dtype=np.int64)
+        return cls(
+            np.array([m.version_id for m in eligible]), np.cumsum(weights), int(weights.sum())
+        )
+
+    def route(self, keys: Iterable[str], count: int) -> np.ndarray:
+        """The version id each key meets (a key's point: groups.routing.key_point)."""
+        if self.total == 0:
+            return np.full(count, self.version_ids[0])
+        points = np.fromiter(map(key_point, keys), dtype=np.float64, count=count)
+        # The same float product as choose(), then `target < cumulative` for each member.
+        targets = points * self.total
+        index = np.searchsorted(self.cumulative, targets, side="right")
+        return self.version_ids[np.minimum(index, len(self.version_ids) - 1)]
+
+
+def route_rows(spec: ChunkSpec, keys: list[str]) -> np.ndarray:
     """The version each row meets: the key's stable hash (as a live request's routing_key),
     else the job's and row's."""
-    chosen = []
-    for offset, key in enumerate(keys):
-        routing_key = key or f"{spec.job_id}:{spec.first_row + offset}"
-        chosen.append(choose(spec.members, routing_key=routing_key).version_id)
-    return chosen
+    prefix = f"{spec.job_id}:"
+    first = spec.first_row
+    routing_keys = (key or f"{prefix}{first + offset}" for offset, key in enumerate(keys))
+    return RouteTable.of(spec.members).route(routing_keys, len(keys))
 
 
 # --- predicting ---------------------------------------------------------------------------
@@ -148,7 +185,12 @@ def _external_answer(predictor: Any, parsed: ParsedChunk, rows: np.ndarray, name
 
 
 def _explain(
-    version: Any, predictor: Any, parsed: ParsedChunk, rows: np.ndarray, labels: list, names: list[str]
+    version: Any,
+    predictor: Any,
+    parsed: ParsedChunk,
+    rows: np.ndarray,
+    labels: list,
+    names: list[str],
 ) -> tuple[np.ndarray | None, np.ndarray | None, str]:
     explainer = explain.explainer_for(version, predictor)
     if explainer.kind == "none":
@@ -202,7 +244,10 @@ def _routed_answers(
     if fallbacks:
         rows = np.sort(np.concatenate(fallbacks))
         answer = member_answer(champion.version_id, CHAMPION, parsed, rows, spec)
-        answer.fallback, answer.note = True, "The routed member could not serve; the champion answered."
+        answer.fallback, answer.note = (
+            True,
+            "The routed member could not serve; the champion answered.",
+        )
         answers.append(answer)
     return answers
 
@@ -216,20 +261,24 @@ def _shadow_answers(spec: ChunkSpec, parsed: ParsedChunk, ok: np.ndarray) -> lis
         try:
             answers.append(member_answer(member.version_id, SHADOW, parsed, rows, spec))
         except Exception:
-            logger.exception("Shadow %s failed on a batch chunk", member.version_id)  # never fails rows
+            logger.exception(
+                "Shadow %s failed on a batch chunk", member.version_id
+            )  # never fails rows
     return answers
 
 
 def score_chunk(table: pa.Table, spec: ChunkSpec) -> ScoredChunk:
     started = time.perf_counter()
-    row_errors = table.column(PARSE_ERROR).to_pylist() if PARSE_ERROR in table.column_names else None
+    row_errors = (
+        table.column(PARSE_ERROR).to_pylist() if PARSE_ERROR in table.column_names else None
+    )
     parsed = parse_chunk(table, spec.features, row_errors)
     keys = _keys(table, spec.key_column)
     ok = parsed.ok
     chosen = route_rows(spec, keys)
     answers = _routed_answers(spec, parsed, chosen, ok) + _shadow_answers(spec, parsed, ok)
     result = output_table(table, spec, parsed, answers)
-    errors = [(spec.first_row + i, parsed.reason(i)) for i in np.flatnonzero(~ok)]
+    errors = [(spec.first_row + int(i), parsed.reason(i)) for i in np.flatnonzero(~ok)]
     return ScoredChunk(result, answers, parsed, keys, time.perf_counter() - started, errors)
 
 
@@ -291,7 +340,9 @@ def _shadow_columns(n: int, answers: list[MemberAnswer]) -> dict[str, pa.Array]:
             prediction[row] = answer.labels[position]
         score[answer.rows] = answer.scores
         columns[f"shadow_{answer.version_id}_prediction"] = pa.array(prediction)
-        columns[f"shadow_{answer.version_id}_score"] = pa.array(score, pa.float64(), from_pandas=True)
+        columns[f"shadow_{answer.version_id}_score"] = pa.array(
+            score, pa.float64(), from_pandas=True
+        )
     return columns
 
 
@@ -330,7 +381,9 @@ def log_rows(
                 request_id = serving.shadow_request_id(request_id, answer.version_id)
             explanation = None
             if answer.shap is not None:
-                explanation = {n: float(v) for n, v in zip(names, answer.shap[position], strict=True)}
+                explanation = {
+                    n: float(v) for n, v in zip(names, answer.shap[position], strict=True)
+                }
             rows.append(
                 {
                     "request_id": request_id,

@@ -96,6 +96,16 @@ def _features(version_id: int, names: list[str]) -> dict[str, dict]:
 
 
 def _check_columns(columns: list[str], features: dict[str, dict], options: BatchOptions) -> None:
+    errors = _column_errors(columns, features, options)
+    if len(set(columns)) != len(columns):
+        errors.setdefault("file", []).append("Two columns have the same name.")
+    if errors:
+        raise BatchError(errors)
+
+
+def _column_errors(
+    columns: list[str], features: dict[str, dict], options: BatchOptions
+) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     missing = [name for name in features if name not in columns]
     if missing:
@@ -105,10 +115,7 @@ def _check_columns(columns: list[str], features: dict[str, dict], options: Batch
     unknown = [c for c in options.keep_columns or [] if c not in columns]
     if unknown:
         errors["keep_columns"] = [f"No column(s) {', '.join(unknown)} in the file."]
-    if len(set(columns)) != len(columns):
-        errors.setdefault("file", []).append("Two columns have the same name.")
-    if errors:
-        raise BatchError(errors)
+    return errors
 
 
 def batch_create(
@@ -118,6 +125,7 @@ def batch_create(
     group: ModelGroup | None = None,
     version: ModelVersion | None = None,
     user: Any = None,
+    queue: bool = True,
 ) -> BatchJob:
     """Check the file (size first, from `.size`, then its columns from the header or
     footer only), save it, and queue the job. `upload`: an UploadedFile or a File."""
@@ -139,10 +147,19 @@ def batch_create(
     _check_columns(columns, features, options)
     upload.seek(0)
     job = _job_save(upload, fmt, options, group, version, user, members, features, columns, rows)
-    from inference.batch import tasks
+    if queue:
+        from inference.batch import tasks
 
-    transaction.on_commit(lambda: tasks.batch_prepare.delay(str(job.pk)))
+        transaction.on_commit(lambda: tasks.batch_prepare.delay(str(job.pk)))
     return job
+
+
+def batch_run_inline(*, job: BatchJob) -> None:
+    """Prepare and run every chunk in this process, in order (the command's --inline)."""
+    batch_prepare(job_id=job.pk)
+    job.refresh_from_db()
+    for index in range(job.chunks_total or 0):
+        batch_chunk_run(job_id=job.pk, index=index)
 
 
 @transaction.atomic
@@ -161,9 +178,7 @@ def _job_save(upload, fmt, options, group, version, user, members, features, col
         log=options.log and group is not None and bool(group.table_name),
         keep_columns=options.keep_columns,
         shadow_columns=options.shadow_columns,
-        members=[
-            {"version_id": m.version_id, "role": m.role, "weight": m.weight} for m in members
-        ],
+        members=[{"version_id": m.version_id, "role": m.role, "weight": m.weight} for m in members],
         features=[{"name": name, **spec} for name, spec in features.items()],
         columns=columns,
         chunk_size=settings.HUB_BATCH_CHUNK_ROWS,
@@ -206,7 +221,9 @@ def _cut(job: BatchJob) -> None:
         batches = files.input_batches(fh, job.input_format, job.columns, job.chunk_size)
         for index, table in enumerate(files.chunk_tables(batches, job.chunk_size)):
             files.save(files.chunk_name(job.pk, index), files.table_bytes(table))
-            chunks.append(BatchChunk(job=job, index=index, first_row=first_row, rows=table.num_rows))
+            chunks.append(
+                BatchChunk(job=job, index=index, first_row=first_row, rows=table.num_rows)
+            )
             first_row += table.num_rows
     with transaction.atomic():
         BatchChunk.objects.filter(job=job).delete()
@@ -299,9 +316,9 @@ def _finish(job: BatchJob, now: datetime) -> None:
 
 
 def batch_fail(*, job_id: uuid.UUID | str, reason: str) -> None:
-    BatchJob.objects.filter(
-        pk=job_id, status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING]
-    ).update(status=BatchStatus.FAILED, error=reason[:2000], finished_at=timezone.now())
+    BatchJob.objects.filter(pk=job_id, status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING]).update(
+        status=BatchStatus.FAILED, error=reason[:2000], finished_at=timezone.now()
+    )
 
 
 # --- cancel, resume, progress ---------------------------------------------------------------

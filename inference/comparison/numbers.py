@@ -76,17 +76,16 @@ class Metric:
         verdict = self.verdict
         if verdict is None:
             return ""
-        parts = [verdict.text]
+        parts = [f"{verdict.text} ({verdict.test})" if verdict.test else verdict.text]
+        for name, _, p in verdict.companions:
+            parts.append(f"{name}: {stats.format_p(p)}")
         if verdict.difference_ci is not None:
             low, high = verdict.difference_ci
             parts.append(
                 f"difference 95% CI {self._format(low, signed=True)} to "
                 f"{self._format(high, signed=True)} (bootstrap)"
             )
-        for name, _, p in verdict.companions:
-            parts.append(f"{name}: {stats.format_p(p)}")
-        text = "; ".join(parts)
-        return f"{text} ({verdict.test})" if verdict.test else text
+        return "; ".join(parts)
 
     @property
     def detail(self) -> str:
@@ -125,7 +124,7 @@ class MemberStats:
     scored: Scored
     metrics: dict[str, Metric]
     traffic_share: float | None
-    task: str = "binary"
+    task: str = "binary_classification"  # registry.models.Task
     rows: TaskRows | None = None  # regression and multiclass: their labelled rows
     kpi_keys: tuple[str, ...] = KPI_ORDER
     detail_keys: tuple[str, ...] = DETAIL_ORDER
@@ -139,6 +138,38 @@ class MemberStats:
         return self.role == CHAMPION
 
     @property
+    def class_scores(self) -> dict[str, Any]:
+        """Multiclass: per-class precision / recall / support and the confusion matrix of
+        every labelled row (empty for other tasks)."""
+        if self.task != "multiclass_classification":
+            return {}
+        from inference.metrics.counts import multiclass_from_counts
+
+        scores = multiclass_from_counts(self.totals.cells)
+        if scores:
+            scores["per_class"] = list(
+                zip(
+                    scores["labels"],
+                    scores["precision"],
+                    scores["recall"],
+                    scores["support"],
+                    scores["matrix"],
+                    strict=True,
+                )
+            )
+        return scores
+
+    @property
+    def outcome_example(self) -> str:
+        """A feedback body's outcome for this task, for the page's curl example."""
+        if self.task == "regression":
+            return "12.5"
+        if self.task == "multiclass_classification":
+            labels = sorted({str(a) for _, a in self.totals.cells})
+            return f'"{labels[0]}"' if labels else '"<class>"'
+        return "1"
+
+    @property
     def kpis(self) -> list[Metric]:
         return [self.metrics[k] for k in self.kpi_keys if k in self.metrics]
 
@@ -147,7 +178,7 @@ class MemberStats:
         return [self.metrics[k] for k in self.detail_keys if k in self.metrics]
 
     def as_dict(self) -> dict[str, Any]:
-        if self.task != "binary":
+        if self.task in ("regression", "multiclass_classification"):
             from inference.comparison.tasks import member_as_dict
 
             return member_as_dict(self)

@@ -59,7 +59,7 @@ TASK_METHOD_NOTES = {
         ),
         "latency": _LATENCY_NOTE,
     },
-    "multiclass": {
+    "multiclass_classification": {
         "rates": "Accuracy and top-2 accuracy carry 95% Wilson score intervals.",
         "f1": (
             "Accuracy and macro / weighted F1 come from the per-class counts of every "
@@ -170,7 +170,7 @@ def _rounded(value: float | None) -> float | None:
 
 
 def series_charts(
-    members: list[MemberStats], sql_series: SeriesRows, kind: str, task: str = "binary"
+    members: list[MemberStats], sql_series: SeriesRows, kind: str, task: str = ""
 ) -> dict[str, dict[str, Any]]:
     """One time-series chart per metric (binary: requests, mean score, accuracy, AUC;
     regression: requests, mean prediction, MAE; multiclass: requests, accuracy, mean
@@ -179,10 +179,10 @@ def series_charts(
     fmt = "%b %d %H:00" if kind == "hour" else "%b %d"
     labels = [b.astimezone(UTC).strftime(fmt) for b in buckets]
     charts = {}
-    if task == "binary":
-        specs = _specs(sql_series, _auc_rows(members, kind), kind)
-    else:
+    if task in TASK_METHOD_NOTES:
         specs = _task_specs(sql_series, task)
+    else:
+        specs = _specs(sql_series, _auc_rows(members, kind), kind)
     for key, (title, value) in specs.items():
         charts[key] = {
             "kind": "timeseries",

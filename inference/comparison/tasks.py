@@ -40,7 +40,8 @@ from registry import task_metrics
 if TYPE_CHECKING:
     from inference.aggregates import TaskRows, Totals
 
-REGRESSION, MULTICLASS = "regression", "multiclass"
+# registry.models.Task's values (this module stays free of Django).
+REGRESSION, MULTICLASS = "regression", "multiclass_classification"
 LATENCIES = ("latency_p50", "latency_p95", "latency_p99")
 KPIS = {
     REGRESSION: ("requests", "traffic_share", "mean_score", "mae", "rmse", "r2"),
@@ -377,13 +378,27 @@ def log_loss_verdict(
     )
 
 
+def _mean_verdict(champion: MemberStats, challenger: MemberStats) -> stats.Verdict:
+    """Welch's t-test of the mean prediction (confidence), as for binary, without the
+    'more rows' of a 2-point difference, which means nothing on a price scale."""
+    verdict = mean_score_verdict(champion, challenger)
+    if verdict.kind != "no_difference" or verdict.p_value is None:
+        return verdict
+    return stats.Verdict(
+        "no_difference",
+        f"no real difference in the mean ({stats.format_p(verdict.p_value)})",
+        verdict.p_value,
+        test=verdict.test,
+    )
+
+
 def task_challenger_judge(
     champion: MemberStats, challenger: MemberStats, pairs: TaskPairs | None
 ) -> None:
     """Fill the challenger's deltas and the verdicts of its task's metrics."""
     deltas_fill(champion, challenger)
     metrics = challenger.metrics
-    metrics["mean_score"].verdict = mean_score_verdict(champion, challenger)
+    metrics["mean_score"].verdict = _mean_verdict(champion, challenger)
     if not (champion.rows and challenger.rows):
         headline = "mae" if challenger.task == REGRESSION else "accuracy"
         if challenger.task == MULTICLASS:

@@ -223,6 +223,20 @@ ROWS.update(
         ),
     }
 )
+ROWS.update(
+    {
+        ("group-batches", "POST"): (f"/api/v1/groups/{G}/batches/", {}, API_OPERATE),
+        ("version-batches", "POST"): (f"/api/v1/models/{M}/versions/{V}/batches/", {}, API_OPERATE),
+        ("batch-list", "GET"): ("/api/v1/batches/", None, API_READ),
+        ("batch-detail", "GET"): ("/api/v1/batches/{batch}/", None, API_READ),
+        ("batch-cancel", "POST"): ("/api/v1/batches/{batch}/cancel", {}, API_OPERATE),
+        ("batch-result", "GET"): ("/api/v1/batches/{batch}/result", None, API_READ),
+        ("inference:batch_create", "GET"): (f"/groups/{G}/batches/new/", None, PAGE_OPERATE),
+        ("inference:batch_detail", "GET"): ("/batches/{batch}/", None, PAGE_READ),
+        ("inference:batch_cancel", "POST"): ("/batches/{batch}/cancel/", {}, PAGE_OPERATE),
+        ("inference:batch_result", "GET"): ("/batches/{batch}/result/", None, PAGE_READ),
+    }
+)
 ROWS[("logout", "POST")] = ("/logout/", {}, dict.fromkeys(CALLERS, LOGIN))
 
 
@@ -281,6 +295,7 @@ def world(db):
     from django.contrib.auth.models import Group, Permission
 
     from groups.models import PendingChange
+    from inference.models import BatchJob
     from monitoring.alerts import alert_open
     from rollouts.services import rollout_start
     from tests.groups.factories import make_api_key
@@ -311,6 +326,9 @@ def world(db):
     }
     job = FineTuneJobFactory()
     rollout = rollout_start(group=group, challenger=setup.challenger, actor=people[OPERATOR])
+    batch = BatchJob.objects.create(
+        group=group, team=team, file_name="rows.csv", input_format="csv", output_format="csv"
+    )
     alert = alert_open(group=group, title="Drift", severity="warning", source="matrix", evidence={})
     return {
         "people": people,
@@ -326,6 +344,7 @@ def world(db):
             "request_id": uuid.uuid4(),
             "rollout": rollout.pk,
             "alert": alert.pk,
+            "batch": batch.pk,
         },
     }
 

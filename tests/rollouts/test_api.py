@@ -13,7 +13,14 @@ from groups.services import pending_change_approve
 from rollouts.models import Rollout, RolloutDecision
 from rollouts.services import rollout_tick
 from tests.factories import TeamFactory, role_user
-from tests.rollouts.factories import challenger_right, post_json, rollout_group, tick, traffic
+from tests.rollouts.factories import (
+    challenger_right,
+    champion_right,
+    post_json,
+    rollout_group,
+    tick,
+    traffic,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +173,41 @@ def test_final_approval_waits_for_an_approver_who_is_not_the_author(client, oper
         dict(setup.group.memberships.values_list("model_version_id", "role"))[setup.challenger.pk]
         == "champion"
     )
+
+
+def test_on_a_four_eyes_group_the_plans_steps_apply_and_only_the_last_waits(client, operator):
+    setup = rollout_group(requires_approval=True)
+    client.force_login(operator)
+    rollout_id = _start(client, setup, steps=[5, 100]).json()["id"]
+    weights = dict(setup.group.memberships.values_list("model_version_id", "weight"))
+    assert weights[setup.challenger.pk] == 5
+
+    for seed in range(4):  # 5% of the traffic: a few rounds until the step has its rows
+        traffic(client, setup, 150, seed=20 + seed, truth=challenger_right)
+        tick()
+        if Rollout.objects.get(pk=rollout_id).state != "running":
+            break
+
+    rollout = Rollout.objects.get(pk=rollout_id)
+    assert rollout.state == "awaiting_approval"
+    pending = PendingChange.objects.get(pk=rollout.pending_change_id)
+    assert pending.status == PendingStatus.PENDING and pending.author == operator
+    weights = dict(setup.group.memberships.values_list("model_version_id", "weight"))
+    assert weights[setup.challenger.pk] == 5
+
+
+def test_on_a_four_eyes_group_a_rollback_never_waits_for_a_person(client, operator):
+    setup = rollout_group(requires_approval=True)
+    client.force_login(operator)
+    rollout_id = _start(client, setup, steps=[25, 100]).json()["id"]
+
+    for seed in range(3):
+        traffic(client, setup, 80, seed=10 + seed, truth=champion_right)
+        tick()
+        if Rollout.objects.get(pk=rollout_id).state == "rolled_back":
+            break
+
+    assert Rollout.objects.get(pk=rollout_id).state == "rolled_back"
+    assert not PendingChange.objects.filter(group=setup.group, status=PendingStatus.PENDING).exists()
+    weights = dict(setup.group.memberships.values_list("model_version_id", "weight"))
+    assert weights[setup.challenger.pk] == 0

@@ -9,6 +9,7 @@ from training.services.common import TrainingValidationError
 from training.services.creation import DatasetSpec, job_create, job_retry
 from training.services.provider_jobs import job_poll_external, jobs_poll_external
 from training.services.results import job_result_join_group
+from training.services.runs import RunDataset, run_create, run_deploy
 from training.services.running import (
     job_cancel,
     job_cancel_submitted,
@@ -20,6 +21,7 @@ from training.services.running import (
 
 __all__ = [
     "DatasetSpec",
+    "RunDataset",
     "TrainingValidationError",
     "job_cancel",
     "job_cancel_submitted",
@@ -32,4 +34,6 @@ __all__ = [
     "job_retry",
     "jobs_fail_stale",
     "jobs_poll_external",
+    "run_create",
+    "run_deploy",
 ]

@@ -94,7 +94,9 @@ def job_finish(
     return bool(FineTuneJob.objects.filter(pk=job_id, status__in=from_statuses).update(**fields))
 
 
-def version_register_next(*, job: FineTuneJob, **fields: Any) -> ModelVersion:
+def version_register_next(
+    *, job: FineTuneJob, status: str = VersionStatus.STAGING, **fields: Any
+) -> ModelVersion:
     """Register under the next free label (another job may take one at the same moment)."""
     for attempt in range(REGISTER_ATTEMPTS):
         label = model_version_next_label(model=job.model)
@@ -102,7 +104,7 @@ def version_register_next(*, job: FineTuneJob, **fields: Any) -> ModelVersion:
             return model_version_register(
                 model=job.model,
                 version=label,
-                status=VersionStatus.STAGING,
+                status=status,
                 parent=job.base_version
                 if job.base_version and job.base_version.model_id == job.model_id
                 else None,

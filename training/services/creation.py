@@ -30,6 +30,7 @@ from training.datasets import (
     snapshot_bytes,
 )
 from training.models import (
+    JOB_SOURCES,
     BaseKind,
     Dataset,
     DatasetSnapshot,
@@ -211,7 +212,8 @@ def _rows_for(base: Base, spec: DatasetSpec) -> tuple[Rows, Dataset]:
         return _rows_from_log(base, spec)
     if spec.source == DatasetSource.UPLOAD:
         return _rows_from_upload(base, spec)
-    raise TrainingValidationError({"source": [f"Use one of {', '.join(DatasetSource.values)}."]})
+    sources = ", ".join(value for value, _ in JOB_SOURCES)
+    raise TrainingValidationError({"source": [f"Use one of {sources}."]})
 
 
 def _log_spec_check(spec: DatasetSpec) -> ModelGroup:
@@ -397,6 +399,9 @@ def job_retry(*, job: FineTuneJob, actor: Any) -> FineTuneJob:
             {"base": [f"The base version of job {job.pk} was deleted: start a new job instead."]}
         )
     retry = FineTuneJob.objects.create(
+        kind=job.kind,
+        recipe_version=job.recipe_version,
+        evaluated_version=job.evaluated_version,
         base_kind=job.base_kind,
         preset=job.preset,
         base_version=job.base_version,

@@ -12,7 +12,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from registry.models import Flavor
+from registry.models import Flavor, VersionStatus
 from training import trainers
 from training.datasets import DatasetError
 from training.models import EventLevel, FineTuneJob, JobEvent, JobStatus
@@ -28,6 +28,7 @@ from training.trainers.base import (
     JobCancelled,
     JobStopped,
     LocalResult,
+    RunResult,
     TrainingFailure,
     TransientTrainingError,
 )
@@ -133,7 +134,12 @@ def _claim(job_id: int) -> FineTuneJob | None:
         if not claimed:
             return None
         job = FineTuneJob.objects.select_related(
-            "snapshot__dataset", "base_version__provider", "base_version__model", "model"
+            "snapshot__dataset",
+            "base_version__provider",
+            "base_version__model",
+            "model",
+            "recipe_version__recipe",
+            "evaluated_version__model",
         ).get(pk=job_id)
         event_add(job, "A worker picked the job up.")
     return job
@@ -149,7 +155,7 @@ def job_execute(*, job_id: int) -> None:
     if job is None:
         logger.info("job %s is not queued any more; nothing to do", job_id)
         return
-    trainer = trainers.trainer_for(job.base_kind)
+    trainer = trainers.trainer_for_job(job)
     try:
         outcome = trainer.run(job, _StageReporter(job))
     except JobCancelled as exc:
@@ -173,6 +179,8 @@ def job_execute(*, job_id: int) -> None:
         return
     if isinstance(outcome, LocalResult):
         _job_succeed_local(job, outcome)
+    elif isinstance(outcome, RunResult):
+        _run_succeed(job, outcome)
     else:
         _job_submitted(job, outcome)
 
@@ -227,6 +235,7 @@ def _job_succeed_local(job: FineTuneJob, result: LocalResult) -> None:
                 return
             version = version_register_next(
                 job=job,
+                status=VersionStatus.DRAFT if result.draft else VersionStatus.STAGING,
                 flavor=Flavor.SKLEARN,
                 metadata=result.metadata,
                 artifact=result.artifact,
@@ -237,17 +246,40 @@ def _job_succeed_local(job: FineTuneJob, result: LocalResult) -> None:
                 progress=100,
                 stage="Done",
                 result_version=version,
+                results=result.results,
                 finished_at=timezone.now(),
                 heartbeat_at=timezone.now(),
             )
             event_add(
                 job,
-                f"Registered {version} (staging). {result.summary}",
+                f"Registered {version} ({version.get_status_display().lower()}). {result.summary}",
                 stage="Done",
                 metrics={"version_id": version.pk},
             )
     except TrainingFailure as exc:
         job_fail(job_id=job.pk, reason=str(exc))
+
+
+def _run_succeed(job: FineTuneJob, result: RunResult) -> None:
+    """An eval or backtest run: its numbers are the result; nothing is registered."""
+    with transaction.atomic():
+        locked = FineTuneJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status != JobStatus.RUNNING:
+            return
+        if locked.cancel_requested_at:
+            job_finish(job.pk, status=JobStatus.CANCELLED, stage="Cancelled")
+            event_add(job, "Cancelled at the end.", level=EventLevel.WARNING, stage="Cancelled")
+            return
+        now = timezone.now()
+        FineTuneJob.objects.filter(pk=job.pk).update(
+            status=JobStatus.SUCCEEDED,
+            progress=100,
+            stage="Done",
+            results=result.results,
+            finished_at=now,
+            heartbeat_at=now,
+        )
+        event_add(job, result.summary, stage="Done")
 
 
 def _job_submitted(job: FineTuneJob, submission: ExternalSubmission) -> None:

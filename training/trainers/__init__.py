@@ -20,6 +20,15 @@ def trainer_for(base_kind: str) -> Trainer:
     return LocalTrainer()
 
 
+def trainer_for_job(job) -> Trainer:
+    """A recipe run follows its recipe's pipeline; any other job its base kind's trainer."""
+    if job.recipe_version_id is not None:
+        from training.trainers.recipe import RecipeTrainer
+
+        return RecipeTrainer()
+    return trainer_for(job.base_kind)
+
+
 def hyperparameter_specs(base_kind: str, preset: str = "") -> tuple[HyperParameter, ...]:
     """The specs a job of this base takes (for forms and validation, before a job exists)."""
     if base_kind == BaseKind.PRESET:

@@ -47,6 +47,18 @@ class LocalResult:
     artifact: bytes
     metadata: dict[str, Any]
     summary: str
+    # A recipe run's metrics and gate; `draft`: register the version as a draft (its recipe
+    # version was not approved, so the registry keeps it out of staging and production).
+    results: dict[str, Any] = field(default_factory=dict)
+    draft: bool = False
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """An eval or backtest run: numbers, no new version."""
+
+    results: dict[str, Any]
+    summary: str
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,7 @@ class ExternalState:
 
 
 class Trainer(Protocol):
-    def run(self, job: Any, report: Reporter) -> LocalResult | ExternalSubmission: ...
+    def run(self, job: Any, report: Reporter) -> LocalResult | RunResult | ExternalSubmission: ...
 
     def poll(self, job: Any) -> ExternalState: ...
 

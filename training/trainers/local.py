@@ -1,6 +1,7 @@
 """The local trainer: real scikit-learn training in the worker, a loss reported per stage,
 evaluated on the hold-out into the registry's metadata schema, saved as a skops artifact."""
 
+from collections.abc import Callable
 from typing import Any
 
 import sklearn
@@ -62,6 +63,24 @@ def result_summary(task: str, metrics: dict[str, Any]) -> str:
     )
 
 
+def stage_reporter(report: Reporter) -> Callable[[StageReport], None]:
+    """The staged fit's callback: one progress report (and loss) per stage."""
+
+    def on_stage(stage: StageReport) -> None:
+        losses = ", ".join(
+            f"{k.replace('_', ' ')} {v:.4f}" for k, v in stage.metrics.items() if k.endswith("loss")
+        )
+        report(
+            progress=FIT_START + round((FIT_END - FIT_START) * stage.fraction),
+            stage=f"Stage {stage.index}/{stage.total}: {stage.label}",
+            message=f"Stage {stage.index}/{stage.total} ({stage.label})"
+            + (f": {losses}." if losses else "."),
+            metrics=stage.metrics,
+        )
+
+    return on_stage
+
+
 class LocalTrainer:
     def _estimator(self, job: FineTuneJob) -> Any:
         if job.base_kind == BaseKind.PRESET:
@@ -101,27 +120,13 @@ class LocalTrainer:
             f"{len(split.X_test)} rows held out for evaluation.",
         )
 
-        def on_stage(stage: StageReport) -> None:
-            losses = ", ".join(
-                f"{k.replace('_', ' ')} {v:.4f}"
-                for k, v in stage.metrics.items()
-                if k.endswith("loss")
-            )
-            report(
-                progress=FIT_START + round((FIT_END - FIT_START) * stage.fraction),
-                stage=f"Stage {stage.index}/{stage.total}: {stage.label}",
-                message=f"Stage {stage.index}/{stage.total} ({stage.label})"
-                + (f": {losses}." if losses else "."),
-                metrics=stage.metrics,
-            )
-
         fit_staged(
             estimator,
             X_train=split.X_train,
             y_train=split.y_train,
             X_val=split.X_test,
             y_val=split.y_test,
-            on_stage=on_stage,
+            on_stage=stage_reporter(report),
         )
         report(
             progress=88, stage="Evaluating on the hold-out", message="Computing metrics and charts."

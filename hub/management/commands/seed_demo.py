@@ -44,9 +44,17 @@ class Command(BaseCommand):
             user.save()
         team = team_ensure()
         team.members.add(user)
-        for username, role in ROLE_USERS.items():
-            user_with_role_ensure(username=username, password=DEMO_PASSWORD, role=role, team=team)
+        logins = {
+            username: user_with_role_ensure(
+                username=username, password=DEMO_PASSWORD, role=role, team=team
+            )
+            for username, role in ROLE_USERS.items()
+        }
         versions = demo_models_seed(owner=user)
+        # The inventory entry: purpose, limitations, tier 1, validated by the approver login.
+        from registry.demo import demo_inventory_seed
+
+        demo_inventory_seed(validator=logins["approver"])
         replayed = demo_traffic_seed(versions=versions, requests=requests, actor=user)
         # Monitoring: references from the hold-out, a drift episode (incomes +60%, last two
         # days), a week of daily snapshots and an income alert (monitoring/demo.py).
@@ -54,8 +62,13 @@ class Command(BaseCommand):
         from monitoring.demo import demo_monitoring_seed
 
         demo_monitoring_seed(versions=versions, group_name=DEMO_GROUP_NAME, actor=user)
+        # A regression and a multiclass group, replayed the same way (inference/demo_tasks.py).
+        from inference.demo_tasks import demo_tasks_seed
+
+        demo_tasks_seed(requests=min(requests, 500), actor=user)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo ready: {len(versions)} Credit Scoring versions, {replayed} predictions replayed."
+                f"Demo ready: {len(versions)} Credit Scoring versions, {replayed} predictions "
+                "replayed; Dynamic Pricing and Next Best Action seeded."
             )
         )

@@ -1,0 +1,166 @@
+"""Batch prediction benchmark (a script, not a test): 1,000,000 rows of the demo credit
+features through the demo group "Live Credit Scoring" with SHAP, against bare
+scikit-learn predict_proba + SHAP on the same rows, in the same run.
+
+    HUB_VAR_DIR=/tmp/hubvar_batch .venv/bin/python bench/batch/run.py \
+        [--database-url postgres://postgres@127.0.0.1:5432/hub_batch_bench] [--rows 1000000]
+
+1. migrates its own database, seeds the demo models and group;
+2. writes the CSV (streamed, 100,000 rows at a time);
+3. runs `manage.py batch_predict live-credit-scoring <csv> --inline --no-log` in a child
+   process (the worker's work: cut into chunks, route, predict, SHAP, write the parts) and
+   reads its peak RSS (ru_maxrss of the child);
+4. in another child, the bare floor: pandas reads the CSV, the rows the group would route to
+   each member get that member's predict_proba and shap (LinearExplainer on the scaled rows
+   for the logistic pipeline, TreeExplainer for the gradient boosting), no files written;
+5. prints rows/s, peak RSS, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BARE = r"""
+import sys, time, os
+import django
+django.setup()
+import numpy as np, pandas as pd, shap
+from groups.models import ModelGroup
+from groups.routing import choose
+from groups.selectors import routing_table
+from registry.artifacts import artifact_load
+from registry.demo import CREDIT_FEATURES
+from registry.models import ModelVersion
+import uuid
+path = sys.argv[1]
+started = time.perf_counter()
+frame = pd.read_csv(path)
+read = time.perf_counter() - started
+table = routing_table("live-credit-scoring")
+job = uuid.uuid4()
+chosen = np.array([choose(table.members, routing_key=f"{job}:{i}").version_id for i in range(len(frame))])
+t0 = time.perf_counter()
+for member in table.members:
+    rows = frame.loc[chosen == member.version_id, CREDIT_FEATURES]
+    if rows.empty:
+        continue
+    version = ModelVersion.objects.get(pk=member.version_id)
+    est = artifact_load(version)
+    proba = est.predict_proba(rows)
+    if hasattr(est, "steps"):
+        pre, final = est[:-1], est[-1]
+        X = pre.transform(rows)
+        values = shap.LinearExplainer(final, shap.maskers.Independent(X[:50])).shap_values(X)
+    else:
+        values = shap.TreeExplainer(est).shap_values(rows)
+compute = time.perf_counter() - t0
+print(f"BARE rows={len(frame)} read_s={read:.2f} compute_s={compute:.2f} total_s={read + compute:.2f}")
+"""
+
+
+def _env(database_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "hub.settings",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def _seed(env: dict[str, str]) -> None:
+    code = (
+        "import django; django.setup()\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from inference.demo import demo_traffic_seed\n"
+        "from registry.demo import demo_models_seed\n"
+        "u, _ = get_user_model().objects.get_or_create(username='bench')\n"
+        "demo_traffic_seed(versions=demo_models_seed(owner=u), requests=50, actor=u)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+
+
+def _write_csv(path: Path, rows: int, env: dict[str, str]) -> None:
+    code = (
+        "import sys; import django; django.setup()\n"
+        "from registry.demo import CREDIT_FEATURES, credit_dataset\n"
+        f"rows, path = {rows}, {str(path)!r}\n"
+        "with open(path, 'w') as fh:\n"
+        "    for part, start in enumerate(range(0, rows, 100_000)):\n"
+        "        frame = credit_dataset(rows=min(100_000, rows - start), seed=part)[CREDIT_FEATURES]\n"
+        "        frame.to_csv(fh, index=False, header=part == 0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+
+
+def _child(args: list[str], env: dict[str, str]) -> tuple[str, float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    out = subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if peak_mb <= before / 1024:
+        peak_mb = float("nan")  # an earlier child peaked higher; run them in this order
+    return out.stdout + out.stderr, seconds, peak_mb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/hub_batch_bench"
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    env = _env(args.database_url)
+    subprocess.run(
+        ["createdb", "-h", "127.0.0.1", "-U", "postgres", args.database_url.rsplit("/", 1)[-1]],
+        capture_output=True,
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    _seed(env)
+    path = Path(os.environ.get("HUB_VAR_DIR", "/tmp")) / f"bench_batch_{args.rows}.csv"
+    if not path.exists():
+        _write_csv(path, args.rows, env)
+    print(f"input: {path} ({path.stat().st_size / 1e6:.0f} MB, {args.rows:,} rows)")
+
+    # The hub first (its peak is read before the bare child, which holds the whole frame).
+    out, hub_s, hub_mb = _child(
+        [
+            sys.executable,
+            "manage.py",
+            "batch_predict",
+            "live-credit-scoring",
+            str(path),
+            "--inline",
+            "--no-log",
+        ],
+        env,
+    )
+    print(out.strip())
+    out, bare_s, bare_mb = _child([sys.executable, "-c", BARE, str(path)], env)
+    print(out.strip())
+    print("| run | seconds | rows/s | peak RSS (MB) |\n| --- | --- | --- | --- |")
+    print(
+        f"| hub batch (read, route, predict, SHAP, write) | {hub_s:.1f} | {args.rows / hub_s:,.0f} | {hub_mb:.0f} |"
+    )
+    print(
+        f"| bare predict_proba + SHAP (incl. CSV read) | {bare_s:.1f} | {args.rows / bare_s:,.0f} | {bare_mb:.0f} |"
+    )
+    print(f"ratio hub / bare (rows/s): {bare_s / hub_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()

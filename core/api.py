@@ -83,7 +83,3 @@ def valid(serializer: serializers.Serializer) -> dict:
     if not serializer.is_valid():
         raise exceptions.ValidationError(serializer.errors)
     return serializer.validated_data
-
-
-def raise_service_error(errors: Errors, status: int = 400) -> None:
-    raise ServiceError(errors, status=status)

@@ -52,12 +52,14 @@ def _role_perms(user) -> set[str]:
     return _model_backend.get_all_permissions(user)
 
 
+# A permission only the Admin role holds: its holders act across teams.
+ADMIN_MARKER = "core.change_team"
+
+
 def is_org_admin(user) -> bool:
     if getattr(user, "is_superuser", False):
         return True
-    return "groups.delete_modelgroup" in _role_perms(user) and "providers.change_provider" in (
-        _role_perms(user)
-    )
+    return ADMIN_MARKER in _role_perms(user)
 
 
 def user_team_ids(user) -> frozenset[int]:

@@ -32,6 +32,7 @@ from monitoring.models import Period, Reference, Snapshot
 from registry.charts import version_charts
 from registry.models import ModelVersion
 from rollouts.models import RolloutDecision
+from training.models import FineTuneJob, JobStatus
 
 Z_95 = 1.959964
 # Metrics that are a share of the hold-out rows (a Wilson interval on n_test).
@@ -238,20 +239,35 @@ def rollout_decisions(version: ModelVersion) -> list[RolloutDecision]:
     )
 
 
+def _gate_rows(source: str, gate: dict[str, Any]) -> list[dict[str, str]]:
+    rows = []
+    for r in gate.get("metrics") or []:
+        sign = "≤" if r.get("direction") == "lower_is_better" else "≥"
+        rows.append(
+            {
+                "source": source,
+                "metric": str(r.get("label") or r.get("name", "")),
+                "value": number(r.get("value"), 4),
+                "threshold": f"{sign} {number(r.get('threshold'), 4)}",
+                "passed": "pass" if r.get("passed") else "fail",
+            }
+        )
+    return rows
+
+
 def recipe_results(version: ModelVersion) -> list[dict[str, str]]:
-    """A recipe's evaluation against its thresholds, when the version's metadata records
-    one (`evaluation`: [{metric, value, threshold, passed}])."""
-    rows = version.metadata.get("evaluation") or []
-    return [
-        {
-            "metric": str(r.get("metric", "")),
-            "value": number(r.get("value"), 4),
-            "threshold": f"{r.get('operator', '')} {number(r.get('threshold'), 4)}".strip(),
-            "passed": "pass" if r.get("passed") else "fail",
-        }
-        for r in rows
-        if isinstance(r, dict)
-    ]
+    """The recipe's evaluation gate (each metric against its threshold): the one recorded
+    when the version was trained from a recipe, and those of its later eval runs."""
+    gate = (version.metadata.get("training") or {}).get("evaluation_gate")
+    rows = _gate_rows("training hold-out", gate) if isinstance(gate, dict) else []
+    runs = FineTuneJob.objects.filter(
+        kind="eval", evaluated_version=version, status=JobStatus.SUCCEEDED
+    ).order_by("finished_at", "id")
+    for run in runs:
+        run_gate = (run.results or {}).get("gate")
+        if isinstance(run_gate, dict):
+            rows += _gate_rows(f"eval run #{run.pk}", run_gate)
+    return rows
 
 
 @dataclass

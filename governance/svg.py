@@ -68,6 +68,29 @@ def _legend(datasets: list[dict[str, Any]]) -> list[str]:
     return parts
 
 
+def _scaler(x_range: tuple[float, float], y_range: tuple[float, float]):
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        px = LEFT + (x - x_range[0]) / (x_range[1] - x_range[0]) * plot_w
+        py = TOP + plot_h - (y - y_range[0]) / (y_range[1] - y_range[0]) * plot_h
+        return px, py
+
+    return at
+
+
+def _series_svg(points: list[tuple[float, float]], colour: str, at, scatter: bool) -> list[str]:
+    placed = [at(x, y) for x, y in points]
+    if scatter:
+        return [
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="1.6" fill="{colour}"/>' for px, py in placed
+        ]
+    if not placed:
+        return []
+    path = " ".join(f"{px:.1f},{py:.1f}" for px, py in placed)
+    return [f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>']
+
+
 def _lines(chart: dict[str, Any]) -> list[str]:
     series = [_points(d) for d in chart.get("datasets", [])]
     xs = [x for s in series for x, _ in s]
@@ -75,66 +98,53 @@ def _lines(chart: dict[str, Any]) -> list[str]:
     if not xs:
         return []
     x_range, y_range = _bounds(xs), _bounds(ys)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def at(x: float, y: float) -> str:
-        px = LEFT + (x - x_range[0]) / (x_range[1] - x_range[0]) * plot_w
-        py = TOP + plot_h - (y - y_range[0]) / (y_range[1] - y_range[0]) * plot_h
-        return f"{px:.1f},{py:.1f}"
-
+    at = _scaler(x_range, y_range)
     parts = _frame(chart, x_range, y_range)
     scatter = chart.get("kind") == "scatter"
     for i, points in enumerate(series):
-        colour = COLOURS[i % len(COLOURS)]
-        if scatter:
-            parts += [
-                f'<circle cx="{at(x, y).split(",")[0]}" cy="{at(x, y).split(",")[1]}" r="1.6" '
-                f'fill="{colour}"/>'
-                for x, y in points
-            ]
-        elif points:
-            path = " ".join(at(x, y) for x, y in points)
-            parts.append(
-                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
-            )
+        parts += _series_svg(points, COLOURS[i % len(COLOURS)], at, scatter)
     return parts + _legend(chart.get("datasets", []))
+
+
+def _numbers(dataset: dict[str, Any]) -> list[float]:
+    return [float(v) if isinstance(v, int | float) else 0.0 for v in dataset.get("data", [])]
+
+
+def _bar_labels(labels: list, count: int, slot: float) -> list[str]:
+    if count > 12:  # too many to read under the bars
+        return []
+    y = HEIGHT - BOTTOM + 12
+    return [
+        f'<text x="{LEFT + i * slot + slot / 2:.1f}" y="{y}" text-anchor="middle" '
+        f'font-size="8">{escape(str(label))[:14]}</text>'
+        for i, label in enumerate(labels[:count])
+    ]
 
 
 def _bars(chart: dict[str, Any]) -> list[str]:
     datasets = chart.get("datasets", [])
-    labels = chart.get("labels") or []
-    values = [
-        [float(v) if isinstance(v, int | float) else 0.0 for v in d.get("data", [])]
-        for d in datasets
-    ]
+    values = [_numbers(d) for d in datasets]
     flat = [v for vs in values for v in vs]
     if not flat:
         return []
-    y_range = _bounds(flat + [0.0])
+    y_range = _bounds([*flat, 0.0])
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     count = max(len(vs) for vs in values)
-    slot = plot_w / max(count, 1)
-    bar = slot * 0.8 / max(len(values), 1)
+    slot = plot_w / count
+    bar = slot * 0.8 / len(values)
     scale = plot_h / (y_range[1] - y_range[0])
-    zero = TOP + plot_h - (0 - y_range[0]) * scale
+    zero = TOP + plot_h + y_range[0] * scale
     parts = _frame(chart, None, y_range)
     for d, vs in enumerate(values):
         colour = COLOURS[d % len(COLOURS)]
         for i, v in enumerate(vs):
             x = LEFT + i * slot + slot * 0.1 + d * bar
-            top, height = (zero - v * scale, v * scale) if v >= 0 else (zero, -v * scale)
+            top = zero - max(v, 0.0) * scale
             parts.append(
-                f'<rect x="{x:.1f}" y="{top:.1f}" width="{bar:.1f}" height="{height:.1f}" '
+                f'<rect x="{x:.1f}" y="{top:.1f}" width="{bar:.1f}" height="{abs(v) * scale:.1f}" '
                 f'fill="{colour}"/>'
             )
-    for i, label in enumerate(labels[:count]):
-        if count <= 12:
-            x = LEFT + i * slot + slot / 2
-            parts.append(
-                f'<text x="{x:.1f}" y="{TOP + plot_h + 12}" text-anchor="middle" '
-                f'font-size="8">{escape(str(label))[:14]}</text>'
-            )
-    return parts + _legend(datasets)
+    return parts + _bar_labels(chart.get("labels") or [], count, slot) + _legend(datasets)
 
 
 LINE_KINDS = ("roc", "pr", "calibration", "timeseries", "scatter")

@@ -30,6 +30,16 @@ app.conf.beat_schedule.update(
 app.conf.beat_schedule.update(
     {
         "inference-rollups-refresh": {"task": "inference.rollups_refresh", "schedule": 60.0},
+        # Batch jobs stalled for HUB_BATCH_RESUME_AFTER_SECONDS resumed (inference/batch/).
+        "inference-batch-resume-stalled": {
+            "task": "inference.batch_resume_stalled",
+            "schedule": 60.0,
+        },
+        # Month partitions made ahead and retention applied (inference/partitions.py).
+        "inference-partitions-maintain": {
+            "task": "inference.partitions_maintain",
+            "schedule": crontab(minute=20, hour="*/6"),
+        },
     }
 )
 

@@ -78,6 +78,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # POST .../predict with an API key: only the middleware it needs (inference/middleware.py).
+    "inference.middleware.PredictFastPath",
     "django.middleware.security.SecurityMiddleware",
     # The strict Content Security Policy below (SECURE_CSP) on every response.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -330,6 +332,9 @@ HUB_LOG_PARTITIONS_AHEAD = env.int("HUB_LOG_PARTITIONS_AHEAD", default=2)
 HUB_BATCH_CHUNK_ROWS = env.int("HUB_BATCH_CHUNK_ROWS", default=5000)
 HUB_BATCH_PARALLEL_CHUNKS = env.int("HUB_BATCH_PARALLEL_CHUNKS", default=2)
 HUB_BATCH_MAX_BYTES = env.int("HUB_BATCH_MAX_BYTES", default=2 * 1024 * 1024 * 1024)
+# A job with no chunk committed for this long is queued again by beat (a worker died and
+# the broker, e.g. the embedded filesystem one, does not redeliver its message).
+HUB_BATCH_RESUME_AFTER_SECONDS = env.int("HUB_BATCH_RESUME_AFTER_SECONDS", default=600)
 
 # --- Registry uploads (registry/artifacts.py, registry/importing/) ----------------------
 # A skops artifact's size, its unpacked size and entries, and its zip compression ratio are

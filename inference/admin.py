@@ -1,14 +1,22 @@
 from django.contrib import admin, messages
+from django.core.files.storage import default_storage
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.permissions import require
 from inference.archive import archived_table_csv, archived_table_drop
-from inference.models import ArchivedInferenceTable, RollupDirtyHour, RollupState
+from inference.models import (
+    ArchivedInferenceTable,
+    ArchivedLogPartition,
+    LogRetention,
+    RollupDirtyHour,
+    RollupState,
+)
+from inference.retention import archived_partition_delete
 from inference.rollup import rollup_reset
 
 VIEW_ARCHIVED = "inference.view_archivedinferencetable"
@@ -158,3 +166,121 @@ class RollupStateAdmin(admin.ModelAdmin):
             f"Roll-ups of {len(states)} group(s) forgotten: beat builds them again within a minute.",
             messages.SUCCESS,
         )
+
+
+@admin.register(LogRetention)
+class LogRetentionAdmin(admin.ModelAdmin):
+    """Each group's log retention (PostgreSQL): months kept, then archive or drop (beat)."""
+
+    list_display = ["group", "keep_months", "action", "updated_at"]
+    list_select_related = ["group"]
+    list_filter = ["action"]
+    search_fields = ["group__name", "group__slug"]
+    autocomplete_fields = ["group"]
+
+    def has_view_permission(self, request: HttpRequest, obj: LogRetention | None = None) -> bool:
+        return request.user.has_perm("inference.view_logretention", obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("inference.add_logretention")
+
+    def has_change_permission(self, request: HttpRequest, obj: LogRetention | None = None) -> bool:
+        return request.user.has_perm("inference.change_logretention", obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: LogRetention | None = None) -> bool:
+        return request.user.has_perm("inference.delete_logretention", obj)
+
+
+VIEW_ARCHIVED_PARTITION = "inference.view_archivedlogpartition"
+DELETE_ARCHIVED_PARTITION = "inference.delete_archivedlogpartition"
+
+
+@admin.register(ArchivedLogPartition)
+class ArchivedLogPartitionAdmin(admin.ModelAdmin):
+    """Months of logs archived by retention: browse, download the Parquet file, delete."""
+
+    list_display = [
+        "table_name",
+        "month",
+        "group_name",
+        "row_count",
+        "file_bytes",
+        "freed_bytes",
+        "archived_at",
+        "download_link",
+    ]
+    search_fields = ["table_name", "group_name", "group_slug"]
+    date_hierarchy = "month"
+    readonly_fields = [
+        "table_name",
+        "partition_name",
+        "month",
+        "group_name",
+        "group_slug",
+        "row_count",
+        "file_bytes",
+        "freed_bytes",
+        "archived_at",
+        "download_link",
+    ]
+    exclude = ["group", "file"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by retention, never by hand
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: ArchivedLogPartition | None = None
+    ) -> bool:
+        return False
+
+    def has_view_permission(
+        self, request: HttpRequest, obj: ArchivedLogPartition | None = None
+    ) -> bool:
+        return request.user.has_perm(VIEW_ARCHIVED_PARTITION, obj)
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: ArchivedLogPartition | None = None
+    ) -> bool:
+        return request.user.has_perm(DELETE_ARCHIVED_PARTITION, obj)
+
+    @admin.display(description="Download")
+    def download_link(self, obj: ArchivedLogPartition) -> str:
+        url = reverse("admin:inference_archivedlogpartition_download", args=[obj.pk])
+        return format_html('<a href="{}">Download Parquet</a>', url)
+
+    def get_urls(self) -> list:
+        download = path(
+            "<int:object_id>/download/",
+            self.admin_site.admin_view(self.download_view),
+            name="inference_archivedlogpartition_download",
+        )
+        return [download, *super().get_urls()]
+
+    def download_view(self, request: HttpRequest, object_id: int) -> FileResponse:
+        archived = get_object_or_404(ArchivedLogPartition, pk=object_id)
+        require(request.user, VIEW_ARCHIVED_PARTITION, archived)
+        if not archived.file or not default_storage.exists(archived.file.name):
+            raise Http404("The archive file is missing.")
+        return FileResponse(
+            default_storage.open(archived.file.name, "rb"),
+            as_attachment=True,
+            filename=f"{archived.partition_name}.parquet",
+            content_type="application/vnd.apache.parquet",
+        )
+
+    def delete_model(self, request: HttpRequest, obj: ArchivedLogPartition) -> None:
+        require(request.user, DELETE_ARCHIVED_PARTITION, obj)
+        archived_partition_delete(archived=obj)
+
+    def delete_queryset(
+        self, request: HttpRequest, queryset: QuerySet[ArchivedLogPartition]
+    ) -> None:
+        archives = list(queryset)
+        for archived in archives:
+            require(request.user, DELETE_ARCHIVED_PARTITION, archived)
+        for archived in archives:
+            archived_partition_delete(archived=archived)
+
+
+# Batch jobs: their admin lives with the rest of batch prediction.
+from inference import batch_admin  # noqa: E402, F401

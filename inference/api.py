@@ -4,13 +4,25 @@
 Each takes one of two bodies, both in the schema (`oneOf`): predict one instance
 (`inputs`) or a batch (`instances`); feedback for one prediction (`request_id` and
 `outcome`) or a batch (`items`). Errors are ServiceErrors rendered by core.api.
+
+Predict is the hot path (inference/serving.py): its body is parsed and its answer
+rendered with orjson, without content negotiation (it speaks JSON only), and a body the
+serializers would accept unchanged is taken as it is; anything else goes through them,
+so their field errors are the ones a client sees. Its middleware is trimmed by
+inference/middleware.py.
 """
 
+import uuid
 from typing import Any
 
+import orjson
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,7 +31,44 @@ from core.api import valid
 from core.roles import PREDICT_PERM
 from inference.access import group_for, slug_in_scope
 from inference.feedback import FeedbackItem, feedback_record, feedback_record_one
-from inference.serving import PredictRequest, predict_batch
+from inference.serving import ROUTING_KEY_MAX, PredictRequest, predict_batch
+
+
+class OrjsonParser(BaseParser):
+    media_type = "application/json"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return orjson.loads(stream.read() if stream is not None else b"")
+        except orjson.JSONDecodeError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
+
+
+class OrjsonRenderer(BaseRenderer):
+    media_type = "application/json"
+    format = "json"
+    charset = None
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        if data is None:
+            return b""
+        # default=str: lazy translations and other str-like values in error messages.
+        return orjson.dumps(data, default=str)
+
+
+class JsonOnly(BaseContentNegotiation):
+    """No negotiation: the endpoint reads and answers JSON only (415 for other bodies)."""
+
+    def select_parser(self, request: Request, parsers: list) -> BaseParser | None:
+        content_type = request.content_type.split(";", 1)[0].strip().lower()
+        return next((p for p in parsers if p.media_type == content_type), None)
+
+    def select_renderer(
+        self, request: Request, renderers: list, format_suffix: str | None = None
+    ) -> tuple:
+        return renderers[0], renderers[0].media_type
 
 
 class PredictOneSerializer(serializers.Serializer):
@@ -97,8 +146,74 @@ def _is_batch(data: Any, field: str) -> bool:
     return isinstance(data, dict) and field in data
 
 
+_ONE_FIELDS = frozenset({"inputs", "routing_key", "request_id", "explain"})
+
+
+def _taken_as_is(item: Any) -> PredictRequest | None:
+    """The instance when PredictOneSerializer would accept it unchanged; None otherwise
+    (the serializer then says what is wrong, or converts what it accepts)."""
+    if (
+        type(item) is not dict
+        or not item.keys() <= _ONE_FIELDS
+        or type(item.get("inputs")) is not dict
+    ):
+        return None
+    routing_key = item.get("routing_key") or ""
+    explain = item.get("explain", True)
+    request_id = item.get("request_id")
+    if type(routing_key) is not str or type(explain) is not bool:
+        return None
+    routing_key = routing_key.strip()  # as CharField trims
+    if len(routing_key) > ROUTING_KEY_MAX or "\x00" in routing_key:
+        return None
+    if request_id is not None:
+        if type(request_id) is not str:
+            return None
+        try:
+            request_id = uuid.UUID(request_id)
+        except ValueError:
+            return None
+    return PredictRequest(
+        inputs=item["inputs"], routing_key=routing_key, request_id=request_id, explain=explain
+    )
+
+
+def _instances_as_is(data: Any) -> list[PredictRequest] | None:
+    if type(data) is not dict or data.keys() != {"instances"}:
+        return None
+    items = data["instances"]
+    if type(items) is not list or not 0 < len(items) <= settings.HUB_PREDICT_BATCH_MAX:
+        return None
+    instances = [_taken_as_is(item) for item in items]
+    return None if None in instances else instances  # type: ignore[return-value]
+
+
+def _instances(data: Any, batch: bool) -> list[PredictRequest]:
+    fast = _instances_as_is(data) if batch else _taken_as_is(data)
+    if fast is not None:
+        return fast if batch else [fast]  # type: ignore[list-item]
+    valid_data = valid((PredictBatchSerializer if batch else PredictOneSerializer)(data=data))
+    return [
+        PredictRequest(
+            inputs=item["inputs"],
+            routing_key=item.get("routing_key") or "",
+            request_id=item.get("request_id"),
+            explain=item.get("explain", True),
+        )
+        for item in (valid_data["instances"] if batch else [valid_data])
+    ]
+
+
 class PredictApi(APIView):
     perms = {"POST": PREDICT_PERM}
+    parser_classes = [OrjsonParser]
+    renderer_classes = [OrjsonRenderer]
+    content_negotiation_class = JsonOnly
+
+    @property
+    def default_response_headers(self) -> dict[str, str]:
+        # DRF builds these from the view's methods and renderers on every response.
+        return {"Allow": "POST, OPTIONS"}
 
     @extend_schema(
         operation_id="group_predict",
@@ -133,16 +248,7 @@ class PredictApi(APIView):
     def post(self, request: Request, slug: str) -> Response:
         slug_in_scope(request.user, slug)  # 403 off a key's scope, before reading the body
         batch = _is_batch(request.data, "instances")
-        data = valid((PredictBatchSerializer if batch else PredictOneSerializer)(data=request.data))
-        instances = [
-            PredictRequest(
-                inputs=item["inputs"],
-                routing_key=item.get("routing_key") or "",
-                request_id=item.get("request_id"),
-                explain=item.get("explain", True),
-            )
-            for item in (data["instances"] if batch else [data])
-        ]
+        instances = _instances(request.data, batch)
         answers = predict_batch(
             slug=slug,
             instances=instances,

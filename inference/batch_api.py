@@ -52,21 +52,21 @@ class BatchStartSerializer(serializers.Serializer):
         choices=BatchFormat.choices, required=False, allow_blank=True, default=""
     )
     keep_columns = serializers.CharField(
-        required=False, default="all", help_text="all, or input column names separated by commas"
+        required=False,
+        allow_blank=True,
+        default="all",
+        help_text="all, none, or input column names separated by commas",
     )
     shadow_columns = serializers.BooleanField(required=False, default=False)
 
     def options(self) -> services.BatchOptions:
         data = self.validated_data
-        keep = data["keep_columns"].strip()
         return services.BatchOptions(
             key_column=data["key_column"].strip(),
             explain=data["explain"],
             log=data["log"],
             output_format=data["output_format"],
-            keep_columns=None
-            if keep in ("", "all")
-            else [c.strip() for c in keep.split(",") if c.strip()],
+            keep_columns=services.keep_columns_parse(data["keep_columns"]),
             shadow_columns=data["shadow_columns"],
         )
 

@@ -6,6 +6,7 @@ from django.urls import path
 from inference import batch_api, batch_views
 
 page_urlpatterns: list = [
+    path("batches/", batch_views.batch_list, name="batch_list"),
     path("groups/<slug:slug>/batches/new/", batch_views.group_batch_create, name="batch_create"),
     path("batches/<uuid:pk>/", batch_views.batch_detail, name="batch_detail"),
     path("batches/<uuid:pk>/cancel/", batch_views.batch_cancel, name="batch_cancel"),

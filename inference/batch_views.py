@@ -5,15 +5,28 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import ServiceError
+from core.permissions import require, visible
+from groups.models import ModelGroup
 from inference.access import group_for
 from inference.batch import services
-from inference.batch_api import ADD_PERM, CHANGE_PERM, VIEW_PERM, batch_get, result_response
-from inference.models import BatchFormat
+from inference.batch_api import (
+    ADD_PERM,
+    CHANGE_PERM,
+    VIEW_PERM,
+    BatchFilterSet,
+    batch_get,
+    batch_jobs,
+    result_response,
+)
+from inference.models import BatchFormat, BatchJob, BatchStatus
+
+PAGE_SIZE = 25
 
 
 class BatchUploadForm(forms.Form):
@@ -23,6 +36,12 @@ class BatchUploadForm(forms.Form):
     )
     output_format = forms.ChoiceField(
         choices=[("", "Same as the input"), *BatchFormat.choices], required=False
+    )
+    keep_columns = forms.CharField(
+        required=False,
+        initial="all",
+        label="Input columns kept in the result",
+        help_text="all, none, or column names separated by commas (e.g. applicant, region).",
     )
     explain = forms.BooleanField(required=False, initial=True, label="Explain (SHAP)")
     log = forms.BooleanField(required=False, initial=True, label="Log to the group's table")
@@ -35,6 +54,7 @@ class BatchUploadForm(forms.Form):
             explain=data["explain"],
             log=data["log"],
             output_format=data["output_format"],
+            keep_columns=services.keep_columns_parse(data["keep_columns"]),
             shadow_columns=data["shadow_columns"],
         )
 
@@ -65,6 +85,31 @@ def group_batch_create(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, f"Batch queued: {job.file_name}.")
             return redirect(job.get_absolute_url())
     return render(request, "inference/batch_new.html", {"group": group, "form": form})
+
+
+@require_GET
+def batch_list(request: HttpRequest) -> HttpResponse:
+    """Every batch job the user may see, newest first, filtered by the API's FilterSet."""
+    require(request.user, VIEW_PERM)
+    filterset = BatchFilterSet(request.GET, queryset=batch_jobs(request.user))
+    errors: dict[str, list[str]] = {}
+    try:
+        jobs = filterset.filtered()
+    except ServiceError as error:
+        jobs, errors = BatchJob.objects.none(), error.errors or {"": [error.message]}
+    page = Paginator(jobs.order_by("-created_at"), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "query": query.urlencode(),
+        "filters": {name: request.GET.get(name, "") for name in ("status", "group")},
+        "filtered": any(request.GET.get(name) for name in ("status", "group")),
+        "errors": errors,
+        "statuses": BatchStatus.choices,
+        "groups": visible(request.user, ModelGroup.objects.order_by("name"), group_field="slug"),
+    }
+    return render(request, "inference/batch_list.html", context, status=400 if errors else 200)
 
 
 @require_GET

@@ -242,3 +242,76 @@ class BatchChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id} chunk {self.index}"
+
+
+class RetentionAction(models.TextChoices):
+    ARCHIVE = "archive", "Archive to Parquet, then drop"
+    DROP = "drop", "Drop"
+
+
+class LogRetention(models.Model):
+    """How long a group's inference log keeps its rows (PostgreSQL, partitioned tables):
+    whole months older than `keep_months` (counted before the current month) are archived
+    to a Parquet file or dropped by beat (inference/retention.py). No policy: kept forever."""
+
+    group = models.OneToOneField(
+        # Deleted by the group's pre_delete signal with its table (inference/signals.py).
+        "groups.ModelGroup",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+    )
+    keep_months = models.PositiveSmallIntegerField(
+        help_text="Whole months kept before the current one (at least 1)."
+    )
+    action = models.CharField(
+        max_length=16, choices=RetentionAction.choices, default=RetentionAction.ARCHIVE
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(keep_months__gte=1), name="inference_retention_keep_months"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group}: keep {self.keep_months} month(s), then {self.action}"
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.group.team_id
+
+    @property
+    def owning_group_slug(self) -> str:
+        return self.group.slug
+
+
+class ArchivedLogPartition(models.Model):
+    """One month of a group's log, archived to a Parquet file by its retention policy and
+    dropped from the database."""
+
+    group = models.ForeignKey(
+        "groups.ModelGroup", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    group_name = models.CharField(max_length=200)
+    group_slug = models.CharField(max_length=200)
+    table_name = models.CharField(max_length=63)
+    partition_name = models.CharField(max_length=63)
+    month = models.DateField()
+    row_count = models.BigIntegerField(default=0)
+    file = models.FileField(upload_to="inference/archives/", max_length=300)
+    file_bytes = models.BigIntegerField(default=0)
+    freed_bytes = models.BigIntegerField(default=0, help_text="The partition's size on disk.")
+    archived_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-month", "table_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["table_name", "month"], name="inference_archived_partition_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table_name} {self.month:%Y-%m}"

@@ -961,7 +961,9 @@ def _shadow_rows(jobs: list[_Job]) -> list[tuple[str, dict[str, Any]]]:
     """The shadows' rows for the requests just answered (one predict call per shadow
     version): logged with the next batch. A shadow never fails the request it shadows."""
     rows: list[tuple[str, dict[str, Any]]] = []
-    for version_id, items in _by_version(_shadow_items(jobs), lambda i: i.member.version_id).items():
+    for version_id, items in _by_version(
+        _shadow_items(jobs), lambda i: i.member.version_id
+    ).items():
         started = time.perf_counter()
         try:
             _predict_as(version_id, items, SHADOW)

@@ -6,11 +6,12 @@ back too), and on delete it is archived or dropped by the group's deletion polic
 
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from groups.models import DeletionPolicy, ModelGroup
 from inference import tables
-from inference.models import ArchivedInferenceTable
+from inference.models import ArchivedInferenceTable, LogRetention
 from inference.rollup import rollup_reset
 
 
@@ -20,13 +21,16 @@ def create_inference_table(
     if not created or raw:
         return
     table_name = tables.inference_table_name(instance.slug)
-    tables.inference_table_create(table_name)
+    # PostgreSQL: partitioned by month, this month and the next ones made now (beat makes
+    # the later ones, inference/partitions.py).
+    tables.inference_table_create(table_name, months=settings.HUB_LOG_PARTITIONS_AHEAD)
     ModelGroup.objects.filter(pk=instance.pk).update(table_name=table_name)
     instance.table_name = table_name
 
 
 def retire_inference_table(sender: type[ModelGroup], instance: ModelGroup, **kwargs: Any) -> None:
     rollup_reset(group=instance)  # roll-ups of a table that is going: never archived
+    LogRetention.objects.filter(group=instance).delete()
     table_name = instance.table_name
     if not table_name or not tables.table_exists(table_name):
         return

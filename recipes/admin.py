@@ -42,7 +42,15 @@ class RecipeAdmin(TeamOwnedAdmin):
 @admin.register(RecipeVersion)
 class RecipeVersionAdmin(TeamOwnedAdmin):
     team_field = "recipe__team"
-    list_display = ("recipe", "version", "status", "author", "created_at", "approved_by", "approved_at")
+    list_display = (
+        "recipe",
+        "version",
+        "status",
+        "author",
+        "created_at",
+        "approved_by",
+        "approved_at",
+    )
     list_filter = ("status", "recipe__family")
     search_fields = ("recipe__name", "version", "change_note", "content_hash")
     list_select_related = ("recipe", "approved_by")

@@ -182,7 +182,9 @@ class RecipeListCreateApi(APIView):
         page = paginator.paginate_queryset(found.filtered(), request, view=self)
         return paginator.get_paginated_response(RecipeOutput(page, many=True).data)
 
-    @extend_schema(operation_id="recipes_create", request=RecipeCreateInput, responses={201: RecipeOutput})
+    @extend_schema(
+        operation_id="recipes_create", request=RecipeCreateInput, responses={201: RecipeOutput}
+    )
     def post(self, request: Request) -> Response:
         data = valid(RecipeCreateInput(data=request.data))
         parent = data.get("parent")
@@ -300,7 +302,9 @@ class VersionCheckApi(APIView):
 
     perms = {"POST": "recipes.add_recipeversion"}
 
-    @extend_schema(operation_id="recipe_versions_check", request=_CHANGE_BODY, responses={200: dict})
+    @extend_schema(
+        operation_id="recipe_versions_check", request=_CHANGE_BODY, responses={200: dict}
+    )
     def post(self, request: Request, slug: str) -> Response:
         recipe = _recipe(request, slug)
         require(request.user, "recipes.add_recipeversion", RecipeVersion(recipe=recipe))

@@ -246,4 +246,3 @@ def recipes_seed() -> list[Recipe]:
         parent=industry,
     )
     return [*seeded, industry, client]
-

@@ -33,4 +33,3 @@ class ManifestForm(forms.Form):
 class CloneForm(forms.Form):
     name = forms.CharField(max_length=200)
     level = forms.ChoiceField(choices=[(Level.INDUSTRY, "Industry"), (Level.CLIENT, "Client")])
-

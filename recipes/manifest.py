@@ -180,7 +180,9 @@ def _semantic_problems(doc: dict) -> list[Problem]:
     prep = doc["pipeline"].get("feature_prep", {})
     if (prep.get("lags") or prep.get("rolling_means") or prep.get("calendar")) and not time_column:
         problems.append(
-            Problem("/pipeline/feature_prep", "Lag and calendar features need requirements.time_column.")
+            Problem(
+                "/pipeline/feature_prep", "Lag and calendar features need requirements.time_column."
+            )
         )
     return problems
 

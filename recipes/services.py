@@ -282,7 +282,10 @@ def _name_errors(name: str) -> Errors:
         return {"name": ["A recipe needs a name."]}
     if not slug:
         return {"name": ["The name needs at least one letter or digit."]}
-    if Recipe.objects.filter(name__iexact=name).exists() or Recipe.objects.filter(slug=slug).exists():
+    if (
+        Recipe.objects.filter(name__iexact=name).exists()
+        or Recipe.objects.filter(slug=slug).exists()
+    ):
         return {"name": [f"A recipe named '{name}' already exists."]}
     return {}
 
@@ -291,9 +294,13 @@ def _level_errors(level: str, parent: Recipe | None) -> Errors:
     if level not in Level.values:
         return {"level": [f"Level must be one of: {', '.join(Level.values)}."]}
     if parent is None and level != Level.BASELINE:
-        return {"level": [f"A{'n' if level == Level.INDUSTRY else ''} {level} recipe needs a parent."]}
+        return {
+            "level": [f"A{'n' if level == Level.INDUSTRY else ''} {level} recipe needs a parent."]
+        }
     if parent is not None and LEVEL_DEPTH[level] <= LEVEL_DEPTH[parent.level]:
-        return {"level": [f"A child of a {parent.level} recipe is below it: {_below(parent.level)}."]}
+        return {
+            "level": [f"A child of a {parent.level} recipe is below it: {_below(parent.level)}."]
+        }
     return {}
 
 
@@ -303,7 +310,15 @@ def _below(level: str) -> str:
 
 
 def _recipe_new(
-    *, name: str, family: str, level: str, parent: Recipe | None, team: Team, tags, description, actor
+    *,
+    name: str,
+    family: str,
+    level: str,
+    parent: Recipe | None,
+    team: Team,
+    tags,
+    description,
+    actor,
 ) -> Recipe:
     name = (name or "").strip()
     errors = _name_errors(name) | _level_errors(level, parent)
@@ -400,7 +415,11 @@ def recipe_version_approve(*, version: RecipeVersion, actor: Any) -> RecipeVersi
     locked = RecipeVersion.objects.select_for_update().get(pk=version.pk)
     if locked.status != RecipeStatus.DRAFT:
         raise Conflict(
-            {"status": [f"{version} is {locked.get_status_display().lower()}: only a draft can be approved."]}
+            {
+                "status": [
+                    f"{version} is {locked.get_status_display().lower()}: only a draft can be approved."
+                ]
+            }
         )
     if locked.author and locked.author == principal(actor):
         raise Forbidden(

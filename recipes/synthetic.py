@@ -49,11 +49,11 @@ def daily_store_sales(rows: int, seed: int) -> pd.DataFrame:
         noise = np.zeros(days)
         for t in range(1, days):  # AR(1): a good day is often followed by a good day
             noise[t] = 0.5 * noise[t - 1] + rng.normal(0, 0.06)
-        season = 1 + 0.15 * np.sin(2 * np.pi * dates.dayofyear.to_numpy() / 365.25)
+        season = 1 + 0.15 * np.sin(2 * np.pi * dates.day_of_year.to_numpy() / 365.25)
         trend = 1 + 0.0004 * np.arange(days)
         sales = (
             level
-            * weekly[dates.dayofweek.to_numpy()]
+            * weekly[dates.day_of_week.to_numpy()]
             * season
             * trend
             * (1 + 0.3 * promo)

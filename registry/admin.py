@@ -13,7 +13,13 @@ from django.utils.text import slugify
 
 from core.errors import ServiceError
 from core.permissions import require, visible
-from registry.models import ModelVersion, RegisteredModel, VersionStatus
+from registry.models import (
+    INVENTORY_FIELDS,
+    VALIDATION_FIELDS,
+    ModelVersion,
+    RegisteredModel,
+    VersionStatus,
+)
 from registry.prompting import parser_problems
 from registry.selectors import registering_teams
 from registry.services import (
@@ -72,7 +78,16 @@ class VersionInline(RulesPermissions, admin.TabularInline):
 class RegisteredModelAdminForm(forms.ModelForm):
     class Meta:
         model = RegisteredModel
-        fields = ["name", "task", "team", "description", "owner", "tags"]
+        fields = [
+            "name",
+            "task",
+            "team",
+            "description",
+            "owner",
+            "tags",
+            *INVENTORY_FIELDS,
+            *VALIDATION_FIELDS,
+        ]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -99,10 +114,30 @@ class RegisteredModelAdminForm(forms.ModelForm):
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(RulesPermissions, admin.ModelAdmin):
     form = RegisteredModelAdminForm
-    list_display = ["name", "task", "team", "owner", "tag_list", "updated_at"]
-    list_filter = ["task", "team", "created_at"]
-    search_fields = ["name", "slug", "description"]
-    fields = ["name", "slug", "task", "team", "description", "owner", "tags"]
+    list_display = [
+        "name",
+        "task",
+        "team",
+        "owner",
+        "tag_list",
+        "risk_tier",
+        "validation_status",
+        "next_review_on",
+        "updated_at",
+    ]
+    list_filter = ["task", "team", "risk_tier", "validation_status", "created_at"]
+    search_fields = ["name", "slug", "description", "business_purpose"]
+    fields = [
+        "name",
+        "slug",
+        "task",
+        "team",
+        "description",
+        "owner",
+        "tags",
+        *INVENTORY_FIELDS,
+        *VALIDATION_FIELDS,
+    ]
     # The slug is made from the name once and is in URLs; it never changes. The team is
     # chosen when the model is registered.
     readonly_fields = ["slug"]
@@ -111,8 +146,18 @@ class RegisteredModelAdmin(RulesPermissions, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return self._perm(request, "add")
 
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        # The inventory entry is filled in once the model exists.
+        if obj is None:
+            return [f for f in self.fields if f not in (*INVENTORY_FIELDS, *VALIDATION_FIELDS)]
+        return list(self.fields)
+
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
-        return ["slug", "team"] if obj is not None else ["slug"]
+        fields = ["slug", "team"] if obj is not None else ["slug"]
+        # The validator and the validation are an Approver's (registry.validate_registeredmodel).
+        if not request.user.has_perm("registry.validate_registeredmodel", obj):
+            fields += VALIDATION_FIELDS
+        return fields
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         if db_field.name == "team":

@@ -88,6 +88,13 @@ class SklearnPredictor(Predictor):
         """Whether predictions take the float-array path (see the class docstring)."""
         return self._array_estimator is not None
 
+    def predict_array(self, X: np.ndarray) -> np.ndarray:
+        """predict_proba (else predict) of finite float rows in the fitted column order, by
+        the array path `predict` takes (batch scoring: one call per chunk). Only when
+        `serves_arrays`."""
+        with sklearn.config_context(assume_finite=True):
+            return self._raw(self._array_estimator, X)
+
     def _numeric(self, name: str) -> bool:
         return self._types.get(name, "numeric") in ("numeric", "integer")
 

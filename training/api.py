@@ -22,7 +22,7 @@ from groups.models import ModelGroup, Role
 from registry.models import ModelVersion, RegisteredModel
 from training import selectors, services
 from training.filters import JobFilterSet
-from training.models import JOB_SOURCES, DatasetSource, FineTuneJob, Preset
+from training.models import JOB_SOURCES, FineTuneJob, Preset
 
 API_EVENTS = 200
 

@@ -37,7 +37,10 @@ class DatasetSource(models.TextChoices):
 
 
 # What a fine-tuning job trains on (a recipe run may also use its synthetic example).
-JOB_SOURCES = [(DatasetSource.DECISION_LOG, DatasetSource.DECISION_LOG.label), (DatasetSource.UPLOAD, DatasetSource.UPLOAD.label)]
+JOB_SOURCES = [
+    (DatasetSource.DECISION_LOG, DatasetSource.DECISION_LOG.label),
+    (DatasetSource.UPLOAD, DatasetSource.UPLOAD.label),
+]
 
 
 class RunKind(models.TextChoices):

@@ -101,11 +101,11 @@ def _quality(frame: pd.DataFrame, manifest: dict, label: str) -> pd.DataFrame:
 def _calendar(frame: pd.DataFrame, names: list[str]) -> None:
     when = frame[TIME]
     values = {
-        "day_of_week": lambda: when.dt.dayofweek,
+        "day_of_week": lambda: when.dt.day_of_week,
         "month": lambda: when.dt.month,
         "day_of_month": lambda: when.dt.day,
         "week_of_year": lambda: when.dt.isocalendar().week.astype(int),
-        "is_weekend": lambda: (when.dt.dayofweek >= 5).astype(int),
+        "is_weekend": lambda: (when.dt.day_of_week >= 5).astype(int),
     }
     for name in names:
         frame[name] = values[name]()
@@ -236,7 +236,9 @@ def _random_holdout(prepared: Prepared, test_size: float, *, seed: int, stratify
     return Fold(1, f"Hold-out {test_size:.0%}", np.sort(train), np.sort(test))
 
 
-def backtest_folds(prepared: Prepared, validation: dict, *, seed: int, stratify: bool) -> list[Fold]:
+def backtest_folds(
+    prepared: Prepared, validation: dict, *, seed: int, stratify: bool
+) -> list[Fold]:
     """The folds of the recipe's validation strategy."""
     strategy = validation["strategy"]
     if strategy == "rolling_origin":
@@ -375,7 +377,9 @@ def folds_chart(folds: list[dict], manifest: dict) -> dict[str, Any]:
 
 def actual_vs_predicted_chart(times: pd.Series, y: Any, predicted: Any) -> dict[str, Any]:
     """Chart contract: the label summed per day over the test rows, actual and predicted."""
-    frame = pd.DataFrame({"t": pd.to_datetime(times).dt.strftime("%Y-%m-%d"), "y": y, "p": predicted})
+    frame = pd.DataFrame(
+        {"t": pd.to_datetime(times).dt.strftime("%Y-%m-%d"), "y": y, "p": predicted}
+    )
     daily = frame.groupby("t", sort=True)[["y", "p"]].sum()
     return {
         "kind": "timeseries",
@@ -384,7 +388,15 @@ def actual_vs_predicted_chart(times: pd.Series, y: Any, predicted: Any) -> dict[
         "y_title": "Total",
         "labels": list(daily.index),
         "datasets": [
-            {"label": "Actual", "data": [round(float(v), 3) for v in daily["y"]], "role": "reference"},
-            {"label": "Predicted", "data": [round(float(v), 3) for v in daily["p"]], "role": "challenger"},
+            {
+                "label": "Actual",
+                "data": [round(float(v), 3) for v in daily["y"]],
+                "role": "reference",
+            },
+            {
+                "label": "Predicted",
+                "data": [round(float(v), 3) for v in daily["p"]],
+                "role": "challenger",
+            },
         ],
     }

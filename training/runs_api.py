@@ -3,6 +3,7 @@ fine-tuning job is a train run). Start a recipe's train / eval / backtest run, r
 with its metrics, gate, folds, artifacts and log, and deploy what a train run registered.
 """
 
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -11,7 +12,6 @@ from rest_framework.views import APIView
 
 from core.api import Pagination, valid
 from core.permissions import require
-from django_filters.rest_framework import DjangoFilterBackend
 from recipes import selectors as recipe_selectors
 from registry.models import ModelVersion
 from training import selectors, services
@@ -149,7 +149,9 @@ class RunDetailOutput(RunOutput):
 
 
 class RunDatasetInput(serializers.Serializer):
-    id = serializers.IntegerField(required=False, help_text="An existing dataset (its latest snapshot).")
+    id = serializers.IntegerField(
+        required=False, help_text="An existing dataset (its latest snapshot)."
+    )
     rows = serializers.IntegerField(required=False, min_value=100, max_value=50_000)
     seed = serializers.IntegerField(required=False, min_value=0)
 
@@ -199,7 +201,9 @@ class RunListCreateApi(APIView):
         page = paginator.paginate_queryset(runs.filtered(), request, view=self)
         return paginator.get_paginated_response(RunOutput(page, many=True).data)
 
-    @extend_schema(operation_id="runs_create", request=RunCreateInput, responses={201: RunDetailOutput})
+    @extend_schema(
+        operation_id="runs_create", request=RunCreateInput, responses={201: RunDetailOutput}
+    )
     def post(self, request: Request) -> Response:
         data = valid(RunCreateInput(data=request.data))
         recipe = recipe_selectors.recipe_get(slug=data["recipe"], user=request.user)

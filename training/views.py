@@ -9,9 +9,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.errors import ServiceError
 from core.permissions import require
+from recipes import selectors as recipe_selectors
 from training import selectors, services
 from training.filters import JobFilterSet
-from recipes import selectors as recipe_selectors
 from training.forms import JobForm, JoinGroupForm, RunForm
 from training.models import JobStatus
 

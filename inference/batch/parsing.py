@@ -98,9 +98,7 @@ def _boolean(name: str, column: pa.ChunkedArray, errors: Reasons) -> np.ndarray:
     return truthy
 
 
-def _categorical(
-    name: str, column: pa.ChunkedArray, spec: dict, errors: Reasons
-) -> np.ndarray:
+def _categorical(name: str, column: pa.ChunkedArray, spec: dict, errors: Reasons) -> np.ndarray:
     raw = _text(column if pa.types.is_string(column.type) else column.cast(pa.string()))
     missing = raw.isna().to_numpy() | (raw == "").to_numpy()
     _note(errors, missing, f"{name}: missing")
@@ -134,4 +132,6 @@ def parse_chunk(
         errors[row] = [reason]
     ok = np.ones(table.num_rows, dtype=bool)
     ok[list(errors)] = False
-    return ParsedChunk(values=values, errors=dict(sorted(errors.items())), rows=table.num_rows, ok=ok)
+    return ParsedChunk(
+        values=values, errors=dict(sorted(errors.items())), rows=table.num_rows, ok=ok
+    )

@@ -9,8 +9,8 @@ from it as on the live path (serving.shadow_request_id): a redone chunk logs no 
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import math
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from groups.routing import CHAMPION, SHADOW, RouteMember, choose, key_point
+from groups.routing import CHAMPION, SHADOW, RouteMember, choose
 from inference import explain, serving
 from inference.batch.files import PARSE_ERROR
 from inference.batch.parsing import ParsedChunk, parse_chunk
@@ -74,7 +73,7 @@ class ScoredChunk:
 
     @property
     def rows_failed(self) -> int:
-        return len(self.parsed.errors) - self.rows_ok
+        return len(self.parsed.errors)
 
 
 def row_request_id(job_id: uuid.UUID, row: int) -> uuid.UUID:
@@ -90,7 +89,18 @@ def _keys(table: pa.Table, key_column: str) -> list[str]:
     column = table.column(key_column)
     if not pa.types.is_string(column.type):
         column = column.cast(pa.string())
-    return pc.fill_null(pc.utf8_trim_whitespace(column), "").to_pylist()
+    return [("" if k is None else k.strip()) for k in column.to_pylist()]
+
+
+def key_points(keys: Iterable[str], count: int) -> np.ndarray:
+    """groups.routing.key_point of many keys: the first 8 bytes of each key's sha256 as a
+    big-endian integer over 2**64. One hash per key in Python, the rest in numpy: the
+    uint64 -> float64 conversion rounds to nearest as Python's int / 2**64 does, and
+    dividing by a power of two is exact (tests/inference/test_batch.py compares)."""
+    sha256 = hashlib.sha256
+    digests = b"".join([sha256(key.encode()).digest()[:8] for key in keys])
+    assert len(digests) == 8 * count
+    return np.frombuffer(digests, dtype=">u8").astype(np.float64) / 2.0**64
 
 
 @dataclass(frozen=True)
@@ -122,9 +132,8 @@ class RouteTable:
         """The version id each key meets (a key's point: groups.routing.key_point)."""
         if self.total == 0:
             return np.full(count, self.version_ids[0])
-        points = np.fromiter(map(key_point, keys), dtype=np.float64, count=count)
-        # The same float product as choose(), then `target < cumulative` for each member.
-        targets = points * self.total
+        targets = key_points(keys, count) * self.total  # the float product choose() makes
+        # choose() walks the members while `target >= cumulative`: the first one above it.
         index = np.searchsorted(self.cumulative, targets, side="right")
         return self.version_ids[np.minimum(index, len(self.version_ids) - 1)]
 
@@ -153,27 +162,36 @@ def _matrix(parsed: ParsedChunk, names: list[str], rows: np.ndarray) -> np.ndarr
 
 def _labels_scores(estimator: Any, task: str, raw: np.ndarray) -> tuple[list[Any], np.ndarray]:
     """As SklearnPredictor.predict: binary -> P(class 1), multiclass -> P(label),
-    regression -> the value, a classifier without probabilities -> no score."""
-    classes = list(getattr(estimator, "classes_", []))
-    if raw.ndim == 2 and classes:
+    regression -> the value, a classifier without probabilities -> no score. Labels are
+    plain Python values (`tolist()`), as the live answer and the log keep them."""
+    classes = np.asarray(getattr(estimator, "classes_", []))
+    if raw.ndim == 2 and len(classes):
         best = raw.argmax(axis=1)
-        labels = [_plain(classes[b]) for b in best]
+        labels = classes[best].tolist()
         if len(classes) == 2:
-            positive = next((i for i, c in enumerate(classes) if c == 1), 1)
+            positive = next((i for i, c in enumerate(classes.tolist()) if c == 1), 1)
             return labels, raw[:, positive].astype(float)
         return labels, raw[np.arange(len(raw)), best].astype(float)
     if task == Task.REGRESSION:
-        return [float(v) for v in raw], raw.astype(float)
-    return [_plain(v) for v in raw], np.full(len(raw), np.nan)
+        return raw.astype(float).tolist(), raw.astype(float)
+    return raw.tolist(), np.full(len(raw), np.nan)
 
 
-def _estimator_answer(version: Any, predictor: Any, parsed: ParsedChunk, rows: np.ndarray):
+def _fitted_names(predictor: Any) -> list[str]:
     estimator = predictor.estimator
-    names = [str(n) for n in getattr(estimator, "feature_names_in_", predictor.feature_names)]
-    X = _matrix(parsed, names, rows)
-    frame = pd.DataFrame(X, columns=names) if hasattr(estimator, "feature_names_in_") else X
-    proba = hasattr(estimator, "predict_proba") and list(getattr(estimator, "classes_", []))
-    raw = np.asarray(estimator.predict_proba(frame) if proba else estimator.predict(frame))
+    return [str(n) for n in getattr(estimator, "feature_names_in_", predictor.feature_names)]
+
+
+def _estimator_answer(predictor: Any, X: np.ndarray, names: list[str]):
+    """The live path's arithmetic: a numeric model takes the float array (the predictor's
+    array path, SklearnPredictor.predict_array); anything else the DataFrame it was fitted on."""
+    estimator = predictor.estimator
+    if getattr(predictor, "serves_arrays", False) and X.dtype.kind == "f":
+        raw = np.asarray(predictor.predict_array(X))
+    else:
+        frame = pd.DataFrame(X, columns=names) if hasattr(estimator, "feature_names_in_") else X
+        proba = hasattr(estimator, "predict_proba") and len(getattr(estimator, "classes_", []))
+        raw = np.asarray(estimator.predict_proba(frame) if proba else estimator.predict(frame))
     return _labels_scores(estimator, predictor.task, raw)
 
 
@@ -187,34 +205,45 @@ def _external_answer(predictor: Any, parsed: ParsedChunk, rows: np.ndarray, name
 def _explain(
     version: Any,
     predictor: Any,
-    parsed: ParsedChunk,
-    rows: np.ndarray,
+    matrix: tuple[list[str], np.ndarray],
     labels: list,
     names: list[str],
 ) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """SHAP values for the member's rows, returned in the group's feature order. `matrix`:
+    the rows' values (columns, X) as predicted; reused when the explainer wants them."""
     explainer = explain.explainer_for(version, predictor)
     if explainer.kind == "none":
         return None, None, explainer.note
-    values, base = explainer.explain(_matrix(parsed, explainer.feature_names, rows), labels)
+    columns, X = matrix
+    if columns != explainer.feature_names:
+        raise ValueError("The explainer's columns are not the predictor's.")
+    values, base = explainer.explain(X, labels)
+    values = np.asarray(values, dtype=float)
     order = [explainer.feature_names.index(name) for name in names]
-    return np.asarray(values, dtype=float)[:, order], np.asarray(base, dtype=float), ""
+    if order != list(range(values.shape[1])):
+        values = values[:, order]
+    return values, np.asarray(base, dtype=float), ""
 
 
 def member_answer(
     version_id: int, role: str, parsed: ParsedChunk, rows: np.ndarray, spec: ChunkSpec
 ) -> MemberAnswer:
-    """One predict call and one SHAP call for a member's rows of the chunk."""
+    """One predict call and one SHAP call for a member's rows of the chunk (one matrix
+    for both)."""
     version, predictor = serving._predictor(version_id)
     names = list(spec.features)
     if predictor.estimator is None:
         labels, scores = _external_answer(predictor, parsed, rows, names)
+        matrix = (names, np.empty((len(rows), 0)))
     else:
-        labels, scores = _estimator_answer(version, predictor, parsed, rows)
+        fitted = _fitted_names(predictor)
+        matrix = (fitted, _matrix(parsed, fitted, rows))
+        labels, scores = _estimator_answer(predictor, matrix[1], fitted)
     answer = MemberAnswer(version_id, role, rows, labels, scores)
     if spec.explain and len(rows):
         try:
             answer.shap, answer.base, answer.note = _explain(
-                version, predictor, parsed, rows, labels, names
+                version, predictor, matrix, labels, names
             )
         except Exception as exc:
             # As live: an explainer failure never fails the prediction; the row says so.
@@ -224,12 +253,12 @@ def member_answer(
 
 
 def _routed_answers(
-    spec: ChunkSpec, parsed: ParsedChunk, chosen: list[int], ok: np.ndarray
+    spec: ChunkSpec, parsed: ParsedChunk, chosen: np.ndarray, ok: np.ndarray
 ) -> list[MemberAnswer]:
     champion = next((m for m in spec.members if m.role == CHAMPION), spec.members[0])
     roles = {m.version_id: m.role for m in spec.members}
     answers: list[MemberAnswer] = []
-    chosen_array = np.array(chosen)
+    chosen_array = np.asarray(chosen)
     fallbacks: list[np.ndarray] = []
     for version_id in sorted(set(chosen_array[ok].tolist())):
         rows = np.flatnonzero(ok & (chosen_array == version_id))
@@ -267,18 +296,24 @@ def _shadow_answers(spec: ChunkSpec, parsed: ParsedChunk, ok: np.ndarray) -> lis
     return answers
 
 
+def _row_errors(table: pa.Table) -> dict[int, str]:
+    """The rows the reader found broken (files.PARSE_ERROR set): {row in chunk: reason}."""
+    if PARSE_ERROR not in table.column_names:
+        return {}
+    column = table.column(PARSE_ERROR)
+    rows = np.flatnonzero(column.is_valid().to_numpy(zero_copy_only=False))
+    return dict(zip(rows.tolist(), column.take(rows).to_pylist(), strict=True))
+
+
 def score_chunk(table: pa.Table, spec: ChunkSpec) -> ScoredChunk:
     started = time.perf_counter()
-    row_errors = (
-        table.column(PARSE_ERROR).to_pylist() if PARSE_ERROR in table.column_names else None
-    )
-    parsed = parse_chunk(table, spec.features, row_errors)
+    parsed = parse_chunk(table, spec.features, _row_errors(table))
     keys = _keys(table, spec.key_column)
     ok = parsed.ok
     chosen = route_rows(spec, keys)
     answers = _routed_answers(spec, parsed, chosen, ok) + _shadow_answers(spec, parsed, ok)
     result = output_table(table, spec, parsed, answers)
-    errors = [(spec.first_row + int(i), parsed.reason(i)) for i in np.flatnonzero(~ok)]
+    errors = [(spec.first_row + i, "; ".join(found)) for i, found in parsed.errors.items()]
     return ScoredChunk(result, answers, parsed, keys, time.perf_counter() - started, errors)
 
 
@@ -295,37 +330,54 @@ def _kept(table: pa.Table, spec: ChunkSpec) -> dict[str, pa.ChunkedArray]:
     return {name: table.column(name) for name in names if name != PARSE_ERROR}
 
 
-def _served_columns(n: int, spec: ChunkSpec, answers: list[MemberAnswer]) -> dict[str, pa.Array]:
-    model_name: list[str | None] = [None] * n
-    model_version: list[str | None] = [None] * n
-    role: list[str | None] = [None] * n
-    prediction: list[Any] = [None] * n
-    score = np.full(n, np.nan)
-    names = list(spec.features)
+def _labels_column(n: int, parts: list[tuple[np.ndarray, list[Any]]]) -> pa.Array:
+    """One label per row (None where no member answered), typed by pyarrow."""
+    values = np.full(n, None, dtype=object)
+    for rows, labels in parts:
+        values[rows] = labels
+    return pa.array(values)
+
+
+def _floats(values: np.ndarray) -> pa.Array:
+    return pa.array(values, pa.float64(), from_pandas=True)  # NaN: no value (null)
+
+
+def _shap_columns(n: int, names: list[str], served: list[MemberAnswer]) -> dict[str, pa.Array]:
     shap = np.full((n, len(names)), np.nan)
     base = np.full(n, np.nan)
-    for answer in answers:
-        if answer.role == SHADOW:
-            continue
-        label_name, label_version = _version_labels(answer.version_id)
-        for position, row in enumerate(answer.rows):
-            model_name[row], model_version[row], role[row] = label_name, label_version, answer.role
-            prediction[row] = answer.labels[position]
-        score[answer.rows] = answer.scores
+    for answer in served:
         if answer.shap is not None:
             shap[answer.rows] = answer.shap
             base[answer.rows] = answer.base
+    columns = {f"shap_{name}": _floats(shap[:, j]) for j, name in enumerate(names)}
+    columns["base_value"] = _floats(base)
+    return columns
+
+
+def _served_columns(n: int, spec: ChunkSpec, answers: list[MemberAnswer]) -> dict[str, pa.Array]:
+    served = [a for a in answers if a.role != SHADOW]
+    # Each row's answering member as an index into `served` (-1: none); the member's
+    # name, version and role are then taken per row by pyarrow, not set in Python.
+    member = np.full(n, -1, dtype=np.int64)
+    score = np.full(n, np.nan)
+    for position, answer in enumerate(served):
+        member[answer.rows] = position
+        score[answer.rows] = answer.scores
+    labels = [_version_labels(a.version_id) for a in served]
+    index = pa.array(member, mask=member < 0)
+
+    def taken(values: list[str]) -> pa.Array:
+        return pa.array(values, pa.string()).take(index)
+
     columns: dict[str, pa.Array] = {
-        "model_name": pa.array(model_name, pa.string()),
-        "model_version": pa.array(model_version, pa.string()),
-        "role": pa.array(role, pa.string()),
-        "prediction": pa.array(prediction),
-        "score": pa.array(score, pa.float64(), from_pandas=True),
+        "model_name": taken([name for name, _ in labels]),
+        "model_version": taken([version for _, version in labels]),
+        "role": taken([a.role for a in served]),
+        "prediction": _labels_column(n, [(a.rows, a.labels) for a in served]),
+        "score": _floats(score),
     }
     if spec.explain:
-        for j, name in enumerate(names):
-            columns[f"shap_{name}"] = pa.array(shap[:, j], pa.float64(), from_pandas=True)
-        columns["base_value"] = pa.array(base, pa.float64(), from_pandas=True)
+        columns.update(_shap_columns(n, list(spec.features), served))
     return columns
 
 
@@ -334,12 +386,11 @@ def _shadow_columns(n: int, answers: list[MemberAnswer]) -> dict[str, pa.Array]:
     for answer in answers:
         if answer.role != SHADOW:
             continue
-        prediction: list[Any] = [None] * n
         score = np.full(n, np.nan)
-        for position, row in enumerate(answer.rows):
-            prediction[row] = answer.labels[position]
         score[answer.rows] = answer.scores
-        columns[f"shadow_{answer.version_id}_prediction"] = pa.array(prediction)
+        columns[f"shadow_{answer.version_id}_prediction"] = _labels_column(
+            n, [(answer.rows, answer.labels)]
+        )
         columns[f"shadow_{answer.version_id}_score"] = pa.array(
             score, pa.float64(), from_pandas=True
         )
@@ -355,51 +406,70 @@ def output_table(
     columns.update(_served_columns(n, spec, answers))
     if spec.shadow_columns:
         columns.update(_shadow_columns(n, answers))
-    columns["error"] = pa.array([parsed.reason(i) for i in range(n)], pa.string())
+    columns["error"] = pa.array(parsed.reasons(), pa.string())
     return pa.table(columns)
 
 
 # --- the log rows -------------------------------------------------------------------------
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+def _records(columns: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Rows as {name: plain Python value} dicts, built by pyarrow rather than cell by cell."""
+    return pa.table({name: pa.array(values) for name, values in columns.items()}).to_pylist()
+
+
+def _answer_rows(
+    scored: ScoredChunk,
+    spec: ChunkSpec,
+    answer: MemberAnswer,
+    shared: dict[str, Any],
+    keys: list[str] | None,
+) -> list[dict[str, Any]]:
+    names = list(spec.features)
+    inputs = _records({n: scored.parsed.values[n][answer.rows] for n in names})
+    explanations: list[dict | None] = [None] * len(answer.rows)
+    bases: list[float | None] = [None] * len(answer.rows)
+    if answer.shap is not None:
+        explanations = _records({n: answer.shap[:, j] for j, n in enumerate(names)})
+        bases = answer.base.astype(float).tolist()
+    scores = np.where(np.isfinite(answer.scores), answer.scores, np.nan).tolist()
+    rows = []
+    for position, i in enumerate(answer.rows.tolist()):
+        request_id = row_request_id(spec.job_id, spec.first_row + i)
+        if answer.role == SHADOW:
+            request_id = serving.shadow_request_id(request_id, answer.version_id)
+        score = scores[position]
+        rows.append(
+            {
+                **shared,
+                "request_id": request_id,
+                "routing_key": keys[i] if keys is not None else "",
+                "inputs": inputs[position],
+                "prediction": answer.labels[position],
+                "score": None if score != score else score,  # NaN: no score
+                "explanation": explanations[position],
+                "base_value": bases[position],
+            }
+        )
+    return rows
 
 
 def log_rows(
     scored: ScoredChunk, spec: ChunkSpec, *, now: datetime, logged_keys: bool
 ) -> list[dict[str, Any]]:
     """The chunk's answered rows as the group's log takes them (serving.log_insert)."""
-    names = list(spec.features)
-    latency = round(scored.seconds * 1000.0 / max(len(scored.parsed.errors), 1), 3)
+    latency = round(scored.seconds * 1000.0 / max(scored.parsed.rows, 1), 3)
     rows = []
     for answer in scored.answers:
-        for position, i in enumerate(answer.rows):
-            row = spec.first_row + int(i)
-            request_id = row_request_id(spec.job_id, row)
-            if answer.role == SHADOW:
-                request_id = serving.shadow_request_id(request_id, answer.version_id)
-            explanation = None
-            if answer.shap is not None:
-                explanation = {
-                    n: float(v) for n, v in zip(names, answer.shap[position], strict=True)
-                }
-            rows.append(
-                {
-                    "request_id": request_id,
-                    "model_version_id": answer.version_id,
-                    "role": answer.role,
-                    "routing_key": scored.keys[i] if logged_keys else "",
-                    "inputs": {n: _plain(scored.parsed.values[n][i]) for n in names},
-                    "prediction": answer.labels[position],
-                    "score": _finite(answer.scores[position]),
-                    "explanation": explanation,
-                    "base_value": None if explanation is None else float(answer.base[position]),
-                    "latency_ms": latency,
-                    "fallback": answer.fallback,
-                    "error": answer.note,
-                    "created_at": now,
-                    "batch_id": spec.job_id,
-                }
-            )
+        shared = {
+            "model_version_id": answer.version_id,
+            "role": answer.role,
+            "latency_ms": latency,
+            "fallback": answer.fallback,
+            "error": answer.note,
+            "created_at": now,
+            "batch_id": spec.job_id,
+        }
+        keys = scored.keys if logged_keys else None
+        rows.extend(_answer_rows(scored, spec, answer, shared, keys))
     return rows

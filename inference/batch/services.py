@@ -19,12 +19,12 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from core.errors import Conflict, ServiceError
@@ -58,6 +58,17 @@ class BatchOptions:
 
 
 # --- creating -------------------------------------------------------------------------------
+
+
+def keep_columns_parse(text: str) -> list[str] | None:
+    """The upload's `keep_columns` (API and pages): "all" (or nothing) keeps every input
+    column (None), otherwise names separated by commas; "none" keeps no input column."""
+    text = (text or "").strip()
+    if text.lower() in ("", "all"):
+        return None
+    if text.lower() == "none":
+        return []
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def input_format(file_name: str) -> str:
@@ -291,17 +302,27 @@ def _commit(job: BatchJob, chunk: BatchChunk, scored: Any) -> None:
 
 
 def _count(job_id: uuid.UUID, rows: int, scored: Any, now: datetime) -> None:
-    job = BatchJob.objects.select_for_update().get(pk=job_id)
-    job.rows_done = F("rows_done") + rows
-    job.rows_ok = F("rows_ok") + scored.rows_ok
-    job.rows_failed = F("rows_failed") + scored.rows_failed
-    if scored.errors and len(job.first_errors) < FIRST_ERRORS:
-        found = job.first_errors + [{"row": r, "error": e} for r, e in scored.errors[:FIRST_ERRORS]]
-        job.first_errors = sorted(found, key=lambda e: e["row"])[:FIRST_ERRORS]
-    job.save(update_fields=["rows_done", "rows_ok", "rows_failed", "first_errors"])
-    job.refresh_from_db()
+    """Add the chunk's counts (one UPDATE, which holds the job's row until commit, so
+    parallel chunks add up) and finish the job when this was its last chunk."""
+    if scored.errors:
+        _note_errors(job_id, scored.errors)
+    BatchJob.objects.filter(pk=job_id).update(
+        rows_done=F("rows_done") + rows,
+        rows_ok=F("rows_ok") + scored.rows_ok,
+        rows_failed=F("rows_failed") + scored.rows_failed,
+    )
+    job = BatchJob.objects.get(pk=job_id)
     if job.status == BatchStatus.RUNNING and job.rows_done >= (job.rows_total or 0):
         _finish(job, now)
+
+
+def _note_errors(job_id: uuid.UUID, errors: list[tuple[int, str]]) -> None:
+    job = BatchJob.objects.select_for_update().only("first_errors").get(pk=job_id)
+    if len(job.first_errors) >= FIRST_ERRORS and job.first_errors[-1]["row"] < errors[0][0]:
+        return  # the first reasons are known already
+    found = job.first_errors + [{"row": r, "error": e} for r, e in errors[:FIRST_ERRORS]]
+    job.first_errors = sorted(found, key=lambda e: e["row"])[:FIRST_ERRORS]
+    job.save(update_fields=["first_errors"])
 
 
 def _finish(job: BatchJob, now: datetime) -> None:
@@ -337,7 +358,9 @@ def batch_cancel(*, job: BatchJob) -> BatchJob:
 
 def batch_resume(*, job: BatchJob) -> int:
     """Queue again whatever of an active job is not committed (a broker that lost a
-    message: the filesystem broker has no redelivery). Returns the tasks queued."""
+    message: the filesystem broker has no redelivery). Returns the tasks queued: one per
+    chain of chunks (index mod P), at its first chunk not committed; each run queues the
+    chain's next chunk, and a committed one is skipped, so no chunk is queued twice."""
     from inference.batch import tasks
 
     if not job.is_active:
@@ -345,10 +368,42 @@ def batch_resume(*, job: BatchJob) -> int:
     if job.chunks_total is None:
         tasks.batch_prepare.delay(str(job.pk))
         return 1
-    pending = list(job.chunks.filter(done=False).values_list("index", flat=True))
-    for index in pending:
+    parallel = max(1, settings.HUB_BATCH_PARALLEL_CHUNKS)
+    first: dict[int, int] = {}
+    for index in job.chunks.filter(done=False).order_by("index").values_list("index", flat=True):
+        first.setdefault(index % parallel, index)
+    for index in sorted(first.values()):
         tasks.batch_chunk_run.delay(str(job.pk), index)
-    return len(pending)
+    return len(first)
+
+
+def batch_jobs_stalled(*, now: datetime | None = None) -> list[BatchJob]:
+    """Active jobs with no progress for HUB_BATCH_RESUME_AFTER_SECONDS: no chunk committed
+    since then, nor the job created, started or resumed since then."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.HUB_BATCH_RESUME_AFTER_SECONDS)
+    jobs = BatchJob.objects.filter(
+        status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING], created_at__lt=cutoff
+    ).annotate(last_chunk=Max("chunks__finished_at"))
+    stalled = []
+    for job in jobs:
+        moments = [job.created_at, job.started_at, job.last_chunk, files.resumed_at(job.pk)]
+        if max(m for m in moments if m is not None) < cutoff:
+            stalled.append(job)
+    return stalled
+
+
+def batch_resume_stalled(*, now: datetime | None = None) -> list[uuid.UUID]:
+    """Resume every stalled job (the beat task, hub/celery.py): a worker that died on the
+    embedded filesystem broker, which never redelivers, leaves its job waiting for no one.
+    A resumed job is marked, so a worker still down is not sent the same chunks each
+    minute: the next resume comes a whole quiet period later."""
+    resumed = []
+    for job in batch_jobs_stalled(now=now):
+        if batch_resume(job=job):
+            files.resumed_mark(job.pk)
+            logger.warning("Batch %s made no progress: resumed", job.pk)
+            resumed.append(job.pk)
+    return resumed
 
 
 @dataclass(frozen=True)

@@ -30,3 +30,8 @@ def batch_chunk_run(job_id: str, index: int) -> None:
         return
     if following is not None:
         batch_chunk_run.delay(job_id, following)
+
+
+@shared_task(name="inference.batch_resume_stalled", ignore_result=True)
+def batch_resume_stalled() -> None:
+    services.batch_resume_stalled()

@@ -30,18 +30,20 @@ def _auc(comparison: dict, version: str) -> dict:
     return member["metrics"]["auc"]
 
 
-def test_history_before_a_promotion_shows_1_2_and_after_it_1_3(client, viewer, demo):
+def _promoted_with_moments(demo) -> tuple[str, str]:
+    """A canary step (80/20), then 1.3 promoted: the moments just before and after."""
     v12, v13 = demo.versions["1.2"], demo.versions["1.3"]
-    group_set_traffic(
-        group=demo.group, weights={v12.pk: 80, v13.pk: 20}, actor=demo.owner, reason="Canary"
-    )
+    group_set_traffic(group=demo.group, weights={v12.pk: 80, v13.pk: 20}, actor=demo.owner)
     before = _moment()
     group_promote(group=demo.group, model_version=v13, actor=demo.owner, reason="Better AUC")
-    after = _moment()
+    return before, _moment()
+
+
+def test_history_before_a_promotion_shows_1_2_as_champion_with_its_comparison(client, viewer, demo):
+    before, _ = _promoted_with_moments(demo)
     client.force_login(viewer)
 
     then = client.get(f"/api/v1/groups/{demo.group.slug}/history?at={before}").json()
-    now = client.get(f"/api/v1/groups/{demo.group.slug}/history?at={after}").json()
 
     assert _champion(then) == "Credit Scoring 1.2"
     assert {(m["version"], m["role"], m["weight"]) for m in then["members"]} == {
@@ -53,11 +55,21 @@ def test_history_before_a_promotion_shows_1_2_and_after_it_1_3(client, viewer, d
     roles = {m["version"]: m["role"] for m in then["comparison"]["members"]}
     assert roles == {"1.2": "champion", "1.3": "challenger"}
     assert _auc(then["comparison"], "1.3")["value"] is not None
+
+
+def test_history_after_a_promotion_shows_1_3_as_champion(client, viewer, demo):
+    _, after = _promoted_with_moments(demo)
+    client.force_login(viewer)
+
+    now = client.get(f"/api/v1/groups/{demo.group.slug}/history?at={after}").json()
+
     assert _champion(now) == "Credit Scoring 1.3"
-    assert {(m["version"], m["weight"]) for m in now["members"]} == {("1.3", 100), ("1.2", 0)}
+    assert {(m["version"], m["role"], m["weight"]) for m in now["members"]} == {
+        ("1.3", "champion", 100),
+        ("1.2", "challenger", 0),
+    }
     assert now["comparison_change"]["action"] == "promote"
-    assert now["comparison_change"]["to_version"] == str(v13)
-    assert v12.pk in {m["model_version"] for m in now["members"]}
+    assert now["comparison_change"]["to_version"] == "Credit Scoring 1.3"
 
 
 def test_the_promotion_keeps_the_comparison_it_was_based_on(demo):
@@ -162,7 +174,8 @@ def test_the_history_page_lists_every_change_with_its_evidence(client, viewer, d
 
     html = page.content.decode()
     assert page.status_code == 200
-    assert "Promoted to champion" in html and "Group created" in html
+    assert "Promoted to champion" in html
+    assert "Group created" in html
     assert "Evidence recorded" in html
     assert "auc" in html
     assert "As recorded with the change of" in html

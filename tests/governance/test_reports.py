@@ -21,27 +21,36 @@ def _text(pdf: bytes) -> str:
     return " ".join(text.split())  # table cells wrap words onto several lines
 
 
-def test_the_report_of_1_3_is_a_pdf_with_its_auc_owner_and_promotion_evidence(client, viewer, demo):
+def _report_after_promotion(client, viewer, demo) -> tuple[object, str]:
     v13 = demo.versions["1.3"]
     group_promote(group=demo.group, model_version=v13, actor=demo.owner, reason="Better AUC")
     client.force_login(viewer)
-
     response = client.get("/api/v1/models/credit-scoring/versions/1.3/report.pdf")
-
     assert response.status_code == 200
+    return response, _text(response.content)
+
+
+def test_the_report_of_1_3_is_a_pdf_with_its_auc_and_owner(client, viewer, demo):
+    response, text = _report_after_promotion(client, viewer, demo)
+
     assert response["Content-Type"] == "application/pdf"
-    text = _text(response.content)
-    assert f"{v13.metadata['metrics']['auc_roc']:.4f}" in text  # the hold-out AUC
-    assert demo.owner.username in text
-    assert demo.validator.username in text
-    assert "Promoted to champion" in text
-    assert "Better AUC" in text
-    assert "Evidence recorded" in text
+    auc = demo.versions["1.3"].metadata["metrics"]["auc_roc"]
+    assert f"auc_roc {auc:.4f}" in text  # the hold-out AUC, with its interval next to it
+    assert f"Owner {demo.owner.username}" in text
+    assert f"Validator {demo.validator.username}" in text
+
+
+def test_the_report_of_1_3_shows_its_promotion_with_the_evidence(client, viewer, demo):
+    _, text = _report_after_promotion(client, viewer, demo)
+
+    assert "Live Credit Scoring · Promoted to champion" in text
+    assert "From Credit Scoring 1.2 to Credit Scoring 1.3" in text
+    assert "Reason: Better AUC" in text
     # The evidence's numbers: 1.3's live AUC as it stood when it was promoted, and its test.
-    evidence = RoleChange.objects.get(action="promote").evidence["comparison"]
-    live = next(m for m in evidence["members"] if m["version"] == "1.3")["metrics"]["auc"]
-    assert f"auc {live['value']:.3f}" in text
-    assert "DeLong" in text
+    evidence = RoleChange.objects.get(action="promote").evidence
+    live = next(m for m in evidence["comparison"]["members"] if m["version"] == "1.3")
+    assert f"Evidence recorded {evidence['recorded_at']}" in text
+    assert f"auc {live['metrics']['auc']['value']:.3f}" in text
 
 
 def test_the_report_page_is_printable_and_links_the_pdf(client, viewer, demo):
@@ -119,6 +128,33 @@ def test_chart_svg_draws_lines_and_bars_and_escapes_text():
     )
     bars = chart_svg({"kind": "bars", "title": "t", "labels": ["x"], "datasets": [{"data": [2]}]})
 
-    assert "<polyline" in roc and "ROC &lt;1.3&gt;" in roc
+    assert "<polyline" in roc
+    assert "ROC &lt;1.3&gt;" in roc
     assert "<rect" in bars
     assert chart_svg({"kind": "roc", "datasets": []}) == ""
+
+
+def test_the_report_shows_the_recipe_gate_against_its_thresholds(client, viewer, demo):
+    version = demo.versions["1.3"]
+    version.metadata["training"]["evaluation_gate"] = {
+        "passed": False,
+        "metrics": [
+            {
+                "name": "auc",
+                "label": "AUC",
+                "value": 0.81,
+                "threshold": 0.85,
+                "direction": "higher_is_better",
+                "passed": False,
+            },
+        ],
+    }
+    version.save(update_fields=["metadata"])
+    client.force_login(viewer)
+
+    html = client.get("/models/credit-scoring/versions/1.3/report/").content.decode()
+
+    assert (
+        '<td>training hold-out</td><td>AUC</td><td class="num">0.8100</td><td>≥ 0.8500</td><td>fail</td>'
+        in html
+    )

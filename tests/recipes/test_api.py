@@ -3,7 +3,6 @@ stale-patch refusal, four-eyes approval, clones, the schema, and who may do what
 
 import copy
 
-import pytest
 from rest_framework.test import APIClient
 
 from core import roles
@@ -91,7 +90,9 @@ def test_a_patch_makes_a_minor_draft_version_with_its_diff_and_hash(seeded, oper
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["version"] == "1.1.0" and body["status"] == "draft"
-    assert body["diff"] == [{"op": "replace", "path": "/evaluation/metrics/0/threshold", "value": 24.0}]
+    assert body["diff"] == [
+        {"op": "replace", "path": "/evaluation/metrics/0/threshold", "value": 24.0}
+    ]
     assert len(body["content_hash"]) == 64 and body["previous"] == "1.0.0"
 
 
@@ -115,7 +116,9 @@ def test_a_patch_made_against_a_stale_version_is_refused_with_409(seeded, operat
 
 def test_changing_requirements_makes_a_major_version(seeded, operator):
     patch = [{"op": "replace", "path": "/requirements/min_rows", "value": 300}]
-    response = _client(operator).post(f"{RECIPES}{BASELINE}/versions/", {"patch": patch}, format="json")
+    response = _client(operator).post(
+        f"{RECIPES}{BASELINE}/versions/", {"patch": patch}, format="json"
+    )
     assert response.status_code == 201 and response.json()["version"] == "2.0.0"
 
 
@@ -166,7 +169,10 @@ def test_another_approver_approves_and_is_recorded(seeded, operator, approver):
     response = _client(approver).post(f"{RECIPES}{BASELINE}/versions/{version.version}/approve")
 
     assert response.status_code == 200, response.json()
-    assert response.json()["status"] == "approved" and response.json()["approved_by"] == approver.username
+    assert (
+        response.json()["status"] == "approved"
+        and response.json()["approved_by"] == approver.username
+    )
     again = _client(approver).post(f"{RECIPES}{BASELINE}/versions/{version.version}/approve")
     assert again.status_code == 409
 
@@ -175,7 +181,9 @@ def test_an_operator_may_not_approve(seeded, operator):
     response = _client(operator).post(f"{RECIPES}{BASELINE}/versions/1.0.0/archive")
     assert response.status_code == 200 and response.json()["status"] == "archived"
     version = recipe_version_create(
-        recipe=Recipe.objects.get(slug=BASELINE), patch=_threshold_patch(24.0), actor=role_user(roles.OPERATOR)
+        recipe=Recipe.objects.get(slug=BASELINE),
+        patch=_threshold_patch(24.0),
+        actor=role_user(roles.OPERATOR),
     )
     refused = _client(operator).post(f"{RECIPES}{BASELINE}/versions/{version.version}/approve")
     assert refused.status_code == 403
@@ -183,7 +191,9 @@ def test_an_operator_may_not_approve(seeded, operator):
 
 def test_clone_makes_an_inheriting_child(seeded, operator, viewer):
     response = _client(operator).post(
-        f"{RECIPES}pricing-baseline/clone", {"name": "Pricing: fashion", "level": "industry"}, format="json"
+        f"{RECIPES}pricing-baseline/clone",
+        {"name": "Pricing: fashion", "level": "industry"},
+        format="json",
     )
 
     assert response.status_code == 201, response.json()
@@ -201,9 +211,16 @@ def test_clone_makes_an_inheriting_child(seeded, operator, viewer):
 def test_a_viewer_reads_but_may_not_write(seeded, viewer):
     client = _client(viewer)
     assert client.get(f"{RECIPES}{BASELINE}/versions/").status_code == 200
-    response = client.post(f"{RECIPES}{BASELINE}/versions/", {"patch": _threshold_patch(1.0)}, format="json")
+    response = client.post(
+        f"{RECIPES}{BASELINE}/versions/", {"patch": _threshold_patch(1.0)}, format="json"
+    )
     assert response.status_code == 403
-    assert client.post(f"{RECIPES}{BASELINE}/clone", {"name": "x", "level": "industry"}, format="json").status_code == 403
+    assert (
+        client.post(
+            f"{RECIPES}{BASELINE}/clone", {"name": "x", "level": "industry"}, format="json"
+        ).status_code
+        == 403
+    )
 
 
 def test_api_keys_read_with_read_and_write_with_manage(seeded):
@@ -213,12 +230,16 @@ def test_api_keys_read_with_read_and_write_with_manage(seeded):
     listed = client.get(RECIPES, HTTP_AUTHORIZATION=f"Bearer {read_key}")
     assert listed.status_code == 200 and listed.json()["count"] == 6
     refused = client.post(
-        f"{RECIPES}{BASELINE}/versions/", {"patch": _threshold_patch(24.0)}, format="json",
+        f"{RECIPES}{BASELINE}/versions/",
+        {"patch": _threshold_patch(24.0)},
+        format="json",
         HTTP_AUTHORIZATION=f"Bearer {read_key}",
     )
     assert refused.status_code == 403
     made = client.post(
-        f"{RECIPES}{BASELINE}/versions/", {"patch": _threshold_patch(24.0)}, format="json",
+        f"{RECIPES}{BASELINE}/versions/",
+        {"patch": _threshold_patch(24.0)},
+        format="json",
         HTTP_AUTHORIZATION=f"Bearer {manage_key}",
     )
     assert made.status_code == 201 and made.json()["author"].startswith("key:")
@@ -228,7 +249,13 @@ def test_the_manifest_schema_is_served(client, db):
     response = client.get("/api/v1/schema/recipe-manifest")
     assert response.status_code == 200
     assert set(response.json()["properties"]) >= {
-        "metadata", "requirements", "pipeline", "evaluation", "lineage", "deployment", "monitoring"
+        "metadata",
+        "requirements",
+        "pipeline",
+        "evaluation",
+        "lineage",
+        "deployment",
+        "monitoring",
     }
 
 

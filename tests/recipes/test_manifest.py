@@ -22,19 +22,35 @@ def test_objects_merge_key_by_key_arrays_replace_and_null_removes():
 
 
 def test_provenance_names_the_layer_that_changed_each_leaf_and_what_it_overrode():
-    child = {"evaluation": {"metrics": [{"name": "mae", "threshold": 20}, {"name": "rmse", "threshold": 5}]}}
-    base = {"evaluation": {"metrics": [{"name": "mae", "threshold": 25}, {"name": "rmse", "threshold": 5}]}, "k": 1}
+    child = {
+        "evaluation": {
+            "metrics": [{"name": "mae", "threshold": 20}, {"name": "rmse", "threshold": 5}]
+        }
+    }
+    base = {
+        "evaluation": {
+            "metrics": [{"name": "mae", "threshold": 25}, {"name": "rmse", "threshold": 5}]
+        },
+        "k": 1,
+    }
     result = mf.effective([_layer("base", base), _layer("child", child, "industry")])
     changed = result.provenance["/evaluation/metrics/0/threshold"]
     assert changed["recipe"] == "child" and changed["overrides"] is True
     assert changed["previous"] == {"recipe": "base", "version": "1.0.0", "value": 25}
     # Restated unchanged by the child's array: still the baseline's.
     assert result.provenance["/evaluation/metrics/1/threshold"]["recipe"] == "base"
-    assert result.provenance["/k"] == {"recipe": "base", "version": "1.0.0", "level": "baseline", "overrides": False}
+    assert result.provenance["/k"] == {
+        "recipe": "base",
+        "version": "1.0.0",
+        "level": "baseline",
+        "overrides": False,
+    }
 
 
 def test_a_null_in_a_child_removes_the_leaf_and_records_who_removed_it():
-    result = mf.effective([_layer("base", {"a": {"b": 1, "c": 2}}), _layer("child", {"a": {"b": None}})])
+    result = mf.effective(
+        [_layer("base", {"a": {"b": 1, "c": 2}}), _layer("child", {"a": {"b": None}})]
+    )
     assert result.manifest == {"a": {"c": 2}}
     assert result.removed == {"/a/b": {"recipe": "child", "version": "1.0.0", "level": "baseline"}}
 
@@ -80,12 +96,16 @@ def test_a_metric_of_another_task_is_refused_on_its_path():
 
 def test_patches_apply_in_order_and_a_failed_test_is_stale():
     doc = {"a": 1}
-    assert mf.apply_patch(doc, [{"op": "test", "path": "/a", "value": 1}, {"op": "replace", "path": "/a", "value": 2}]) == {"a": 2}
+    assert mf.apply_patch(
+        doc, [{"op": "test", "path": "/a", "value": 1}, {"op": "replace", "path": "/a", "value": 2}]
+    ) == {"a": 2}
     with pytest.raises(mf.PatchRefused) as stale:
         mf.apply_patch(doc, [{"op": "test", "path": "/a", "value": 5}])
     assert stale.value.stale and stale.value.index == 0
     with pytest.raises(mf.PatchRefused) as bad:
-        mf.apply_patch(doc, [{"op": "add", "path": "/a", "value": 1}, {"op": "remove", "path": "/nope"}])
+        mf.apply_patch(
+            doc, [{"op": "add", "path": "/a", "value": 1}, {"op": "remove", "path": "/nope"}]
+        )
     assert not bad.value.stale and bad.value.index == 1
 
 

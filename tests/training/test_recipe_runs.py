@@ -7,10 +7,10 @@ from rest_framework.test import APIClient
 
 from core import roles
 from core.roles import roles_sync
-from recipes.baselines import recipes_seed
-from recipes.models import Recipe, RecipeStatus
 from groups.models import Membership
 from groups.services import MemberSpec, group_create
+from recipes.baselines import recipes_seed
+from recipes.models import Recipe, RecipeStatus
 from recipes.services import recipe_version_approve, recipe_version_create
 from registry.models import VersionStatus
 from registry.services import RegistryValidationError, model_version_transition
@@ -38,7 +38,9 @@ def _approved(slug: str):
 
 
 def _run(recipe_version, kind: str, dataset: RunDataset = SMALL, **fields) -> FineTuneJob:
-    job = run_create(recipe_version=recipe_version, kind=kind, dataset=dataset, actor=None, **fields)
+    job = run_create(
+        recipe_version=recipe_version, kind=kind, dataset=dataset, actor=None, **fields
+    )
     job_run(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -91,7 +93,11 @@ def test_a_train_run_registers_a_version_whose_metadata_names_the_recipe_version
     assert registered.status == VersionStatus.STAGING
     assert registered.model == Recipe.objects.get(slug="forecasting-baseline").model
     assert {"mae", "smape", "mase"} <= set(job.results["metrics"])
-    assert [f["name"] for f in registered.metadata["features"]][:3] == ["store_id", "promo", "price"]
+    assert [f["name"] for f in registered.metadata["features"]][:3] == [
+        "store_id",
+        "promo",
+        "price",
+    ]
 
 
 def test_a_draft_recipe_version_trains_a_draft_the_registry_keeps_out_of_staging(seeded, operator):
@@ -107,7 +113,9 @@ def test_a_draft_recipe_version_trains_a_draft_the_registry_keeps_out_of_staging
     assert registered.status == VersionStatus.DRAFT
     assert registered.metadata["training"]["lineage"]["recipe_status"] == "draft"
     with pytest.raises(RegistryValidationError) as refused:
-        model_version_transition(version=registered, to_status=VersionStatus.STAGING, actor=operator)
+        model_version_transition(
+            version=registered, to_status=VersionStatus.STAGING, actor=operator
+        )
     assert "not approved" in refused.value.message
 
 
@@ -143,14 +151,22 @@ def test_an_eval_run_scores_the_trained_version_against_the_thresholds(seeded, c
 def test_a_run_on_bad_hyperparameters_is_refused_on_the_manifest_path(seeded, operator):
     version = recipe_version_create(
         recipe=Recipe.objects.get(slug="pricing-baseline"),
-        patch=[{"op": "replace", "path": "/pipeline/training/hyperparameters/n_estimators", "value": -3}],
+        patch=[
+            {
+                "op": "replace",
+                "path": "/pipeline/training/hyperparameters/n_estimators",
+                "value": -3,
+            }
+        ],
         actor=operator,
     )
     client = APIClient()
     client.force_authenticate(operator)
 
     response = client.post(
-        RUNS, {"recipe": "pricing-baseline", "version": version.version, "kind": "train"}, format="json"
+        RUNS,
+        {"recipe": "pricing-baseline", "version": version.version, "kind": "train"},
+        format="json",
     )
 
     assert response.status_code == 400
@@ -168,14 +184,21 @@ def test_a_viewer_may_not_start_a_run(seeded, viewer):
 
 
 def test_the_runs_list_filters_by_kind_and_recipe(seeded, viewer):
-    run_create(recipe_version=_approved("pricing-baseline"), kind="backtest", dataset=SMALL, actor=None)
     run_create(
-        recipe_version=_approved("location-scoring-baseline"), kind="train", dataset=SMALL, actor=None
+        recipe_version=_approved("pricing-baseline"), kind="backtest", dataset=SMALL, actor=None
+    )
+    run_create(
+        recipe_version=_approved("location-scoring-baseline"),
+        kind="train",
+        dataset=SMALL,
+        actor=None,
     )
     client = APIClient()
     client.force_authenticate(viewer)
     backtests = client.get(RUNS, {"kind": "backtest"}).json()
-    assert backtests["count"] == 1 and backtests["results"][0]["recipe"]["slug"] == "pricing-baseline"
+    assert (
+        backtests["count"] == 1 and backtests["results"][0]["recipe"]["slug"] == "pricing-baseline"
+    )
     assert client.get(RUNS, {"recipe": "location-scoring-baseline"}).json()["count"] == 1
 
 
@@ -219,3 +242,28 @@ def test_deploy_joins_an_approved_recipes_version_to_its_target_group_as_a_chall
     outsider = role_user(roles.OPERATOR, team=TeamFactory(name="Elsewhere", slug="elsewhere"))
     client.force_authenticate(outsider)
     assert client.post(f"{RUNS}{job.pk}/deploy").status_code in (403, 404)
+
+
+def test_the_run_page_shows_the_gate_the_folds_and_a_terminal_log(seeded, client, viewer):
+    job = _run(_approved("forecasting-baseline"), RunKind.BACKTEST)
+    client.force_login(viewer)
+
+    page = client.get(job.get_absolute_url()).content.decode()
+
+    assert f"Run {job.pk}: backtest of" in page
+    assert "Evaluation gate passed" in page or "Evaluation gate failed" in page
+    assert page.count("<td>3</td>") >= 1 and "Metrics per fold" in page
+    assert 'class="run-log"' in page and "Fold 2 (" in page
+    assert "Deploy to" not in page  # a backtest registers nothing to deploy
+
+
+def test_the_demo_seed_is_idempotent_and_queues_one_train_run_per_baseline(db):
+    from recipes.models import RecipeVersion
+    from training.demo import demo_runs_seed
+
+    first = demo_runs_seed()
+    again = demo_runs_seed()
+
+    assert len(first) == 4 and again == []
+    assert Recipe.objects.count() == 6 and RecipeVersion.objects.count() == 6
+    assert {job.kind for job in first} == {"train"} and all(j.status == "queued" for j in first)

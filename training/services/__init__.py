@@ -9,7 +9,6 @@ from training.services.common import TrainingValidationError
 from training.services.creation import DatasetSpec, job_create, job_retry
 from training.services.provider_jobs import job_poll_external, jobs_poll_external
 from training.services.results import job_result_join_group
-from training.services.runs import RunDataset, run_create, run_deploy
 from training.services.running import (
     job_cancel,
     job_cancel_submitted,
@@ -18,6 +17,7 @@ from training.services.running import (
     job_requeue,
     jobs_fail_stale,
 )
+from training.services.runs import RunDataset, run_create, run_deploy
 
 __all__ = [
     "DatasetSpec",

@@ -65,7 +65,10 @@ def _hyperparameters(manifest: dict) -> dict:
         )
     except HyperparameterError as exc:
         raise TrainingValidationError(
-            {f"/pipeline/training/hyperparameters/{name}": msgs for name, msgs in exc.errors.items()}
+            {
+                f"/pipeline/training/hyperparameters/{name}": msgs
+                for name, msgs in exc.errors.items()
+            }
         ) from exc
 
 
@@ -147,13 +150,19 @@ def _recipe_model(recipe: Recipe, task: str, actor: Any) -> RegisteredModel:
 def _evaluated(recipe: Recipe, version: ModelVersion | None, actor: Any) -> ModelVersion:
     if version is None:
         latest = (
-            ModelVersion.objects.filter(model_id=recipe.model_id).order_by("-created_at", "-id").first()
+            ModelVersion.objects.filter(model_id=recipe.model_id)
+            .order_by("-created_at", "-id")
+            .first()
             if recipe.model_id
             else None
         )
         if latest is None:
             raise TrainingValidationError(
-                {"model_version": ["Nothing was trained from this recipe yet: name the version to evaluate."]}
+                {
+                    "model_version": [
+                        "Nothing was trained from this recipe yet: name the version to evaluate."
+                    ]
+                }
             )
         version = latest
     if actor is not None:
@@ -167,7 +176,9 @@ def _evaluated(recipe: Recipe, version: ModelVersion | None, actor: Any) -> Mode
 
 def _check_kind(kind: str, recipe_version: RecipeVersion) -> None:
     if kind not in RunKind.values:
-        raise TrainingValidationError({"kind": [f"Kind must be one of: {', '.join(RunKind.values)}."]})
+        raise TrainingValidationError(
+            {"kind": [f"Kind must be one of: {', '.join(RunKind.values)}."]}
+        )
     if recipe_version.status == RecipeStatus.ARCHIVED:
         raise TrainingValidationError(
             {"version": [f"{recipe_version} is archived: run a current version."]}
@@ -239,7 +250,11 @@ def run_deploy(*, job: FineTuneJob, actor: Any) -> Membership:
         != RecipeStatus.APPROVED
     ):
         raise Conflict(
-            {"run": [f"{version} was not approved when it trained: only an approved recipe's version deploys."]}
+            {
+                "run": [
+                    f"{version} was not approved when it trained: only an approved recipe's version deploys."
+                ]
+            }
         )
     slug = version.effective.get("deployment", {}).get("target_group")
     if not slug:

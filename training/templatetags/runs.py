@@ -15,7 +15,9 @@ RECENT_RUNS = 10
 def recipe_runs(context: dict, recipe_version: Any) -> list:
     user = context["request"].user
     return list(
-        selectors.jobs(user=user).filter(recipe_version=recipe_version).order_by("-id")[:RECENT_RUNS]
+        selectors.jobs(user=user)
+        .filter(recipe_version=recipe_version)
+        .order_by("-id")[:RECENT_RUNS]
     )
 
 

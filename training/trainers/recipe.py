@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from recipes.models import RecipeStatus
 from registry.artifacts import ArtifactError, artifact_dump, artifact_load
-from registry.evaluation import evaluate_for_task
+from registry.evaluation import evaluate_for_task, loss_curve_chart
 from training import recipe_pipeline as rp
 from training.models import FineTuneJob, RunKind
 from training.trainers.base import LocalResult, Reporter, RunResult, TrainingFailure
@@ -27,7 +27,6 @@ from training.trainers.fitting import (
     staged_loss_curve,
 )
 from training.trainers.local import FIT_START, LocalTrainer, stage_reporter
-from registry.evaluation import loss_curve_chart
 
 REGRESSION = "regression"
 
@@ -213,7 +212,9 @@ class RecipeTrainer(LocalTrainer):
             charts["actual_vs_predicted"] = rp.actual_vs_predicted_chart(
                 prepared.frame[rp.TIME].iloc[rows], y.iloc[rows].to_numpy(), predicted
             )
-        summary = f"{len(folds)} folds ({validation['strategy'].replace('_', ' ')}). " + _gate_text(gate)
+        summary = f"{len(folds)} folds ({validation['strategy'].replace('_', ' ')}). " + _gate_text(
+            gate
+        )
         report(progress=95, stage="Backtest done", message=summary, metrics=aggregate)
         return RunResult(
             results={
@@ -243,7 +244,11 @@ class RecipeTrainer(LocalTrainer):
             raise TrainingFailure(
                 f"{version} needs features the recipe does not prepare: {', '.join(missing)}."
             )
-        report(progress=40, stage="Scoring", message=f"Scoring {version} on {len(prepared.frame)} rows.")
+        report(
+            progress=40,
+            stage="Scoring",
+            message=f"Scoring {version} on {len(prepared.frame)} rows.",
+        )
         _, y = self._xy(prepared, task)
         scale = rp.naive_mae(
             prepared.frame, prepared, manifest["evaluation"]["validation"].get("seasonality", 1)
@@ -256,7 +261,11 @@ class RecipeTrainer(LocalTrainer):
             results={
                 "metrics": scores,
                 "gate": gate,
-                "model_version": {"id": version.pk, "model": version.model.slug, "version": version.version},
+                "model_version": {
+                    "id": version.pk,
+                    "model": version.model.slug,
+                    "version": version.version,
+                },
             },
             summary=summary,
         )

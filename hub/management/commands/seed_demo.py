@@ -66,6 +66,11 @@ class Command(BaseCommand):
         from inference.demo_tasks import demo_tasks_seed
 
         demo_tasks_seed(requests=min(requests, 500), actor=user)
+        # The Model Library: four baseline recipes, a grocery industry child and a client
+        # child (recipes/baselines.py), and one queued train run per baseline.
+        from training.demo import demo_runs_seed
+
+        demo_runs_seed()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo ready: {len(versions)} Credit Scoring versions, {replayed} predictions "

@@ -258,6 +258,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["core.throttling.PrincipalRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "principal": env.str("HUB_THROTTLE_RATE", default="3000/min"),
+        # The recipe assistant: each message costs a provider call (recipes/assistant.py).
+        "recipe_assistant": env.str("HUB_ASSISTANT_RATE", default="20/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "hub.openapi.AutoSchema",
 }
@@ -311,6 +313,13 @@ AXES_RESET_ON_SUCCESS = True
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=30.0)
 PROVIDER_MAX_RETRIES = env.int("PROVIDER_MAX_RETRIES", default=2)
 
+# The recipe assistant: the longest message a user may send, the longest answer read from
+# the model, how many earlier messages it is shown, and how many proposals one answer holds.
+ASSISTANT_MAX_MESSAGE_CHARS = env.int("HUB_ASSISTANT_MAX_MESSAGE_CHARS", default=4000)
+ASSISTANT_MAX_ANSWER_CHARS = env.int("HUB_ASSISTANT_MAX_ANSWER_CHARS", default=20000)
+ASSISTANT_HISTORY_MESSAGES = env.int("HUB_ASSISTANT_HISTORY_MESSAGES", default=20)
+ASSISTANT_MAX_PROPOSALS = env.int("HUB_ASSISTANT_MAX_PROPOSALS", default=5)
+
 # --- Serving ----------------------------------------------------------------------------
 # Force a group to one model version for testing: "group-slug=version_id,other=12".
 HUB_ROUTING_OVERRIDES = dict(
@@ -329,7 +338,7 @@ HUB_GROUP_COMMIT_MAX_ROWS = env.int("HUB_GROUP_COMMIT_MAX_ROWS", default=256)
 HUB_LOG_PARTITIONS_AHEAD = env.int("HUB_LOG_PARTITIONS_AHEAD", default=2)
 # Batch prediction (inference/batch/): rows per chunk, how many chunks of one job run at
 # once on the worker pool, and the largest file accepted.
-HUB_BATCH_CHUNK_ROWS = env.int("HUB_BATCH_CHUNK_ROWS", default=5000)
+HUB_BATCH_CHUNK_ROWS = env.int("HUB_BATCH_CHUNK_ROWS", default=20000)
 HUB_BATCH_PARALLEL_CHUNKS = env.int("HUB_BATCH_PARALLEL_CHUNKS", default=2)
 HUB_BATCH_MAX_BYTES = env.int("HUB_BATCH_MAX_BYTES", default=2 * 1024 * 1024 * 1024)
 # A job with no chunk committed for this long is queued again by beat (a worker died and

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -400,6 +401,100 @@ def structured_completion(
 
     operations = {"anthropic": anthropic_operation, "gemini": gemini_operation}
     return _call(provider, "structured completion", operations.get(provider.kind, openai_operation))
+
+
+@dataclass(frozen=True)
+class ChatAnswer:
+    """A structured chat answer and what it cost (token counts None when not reported)."""
+
+    data: dict
+    model: str
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+def _usage(usage: Any, names: tuple[str, str]) -> tuple[int | None, int | None]:
+    if usage is None:
+        return None, None
+    return getattr(usage, names[0], None), getattr(usage, names[1], None)
+
+
+def structured_chat(
+    provider: Provider,
+    *,
+    instructions: str,
+    messages: list[dict],
+    json_schema: dict,
+    model: str | None = None,
+) -> ChatAnswer:
+    """Like structured_completion, over a conversation (``[{"role": "user"|"assistant",
+    "content": str}]``, oldest first), and with the token usage the provider reported."""
+    chosen = _model(provider, model)
+    turns = [{"role": m["role"], "content": m["content"]} for m in messages]
+
+    def openai_operation(client: Any) -> ChatAnswer:
+        response = client.chat.completions.create(
+            model=chosen,
+            messages=[{"role": "system", "content": instructions}, *turns],
+            response_format={
+                "type": "json_schema",
+                "json_schema": {
+                    "name": _schema_name(json_schema),
+                    "schema": json_schema,
+                    "strict": False,
+                },
+            },
+        )
+        message = response.choices[0].message if response.choices else None
+        if message is not None and getattr(message, "refusal", None):
+            raise ProviderError(f"the model refused: {message.refusal}")
+        used = _usage(response.usage, ("prompt_tokens", "completion_tokens"))
+        return ChatAnswer(_json_object(message.content if message else None), chosen, *used)
+
+    def anthropic_operation(client: Any) -> ChatAnswer:
+        response = client.messages.create(
+            model=chosen,
+            max_tokens=MAX_OUTPUT_TOKENS,
+            system=instructions,
+            messages=turns,
+            tools=[
+                {
+                    "name": STRUCTURED_TOOL_NAME,
+                    "description": "Record the answer.",
+                    "input_schema": json_schema,
+                }
+            ],
+            tool_choice={"type": "tool", "name": STRUCTURED_TOOL_NAME},
+        )
+        used = _usage(response.usage, ("input_tokens", "output_tokens"))
+        for block in response.content or []:
+            if block.type == "tool_use" and isinstance(block.input, dict):
+                return ChatAnswer(block.input, chosen, *used)
+        raise ProviderError("the answer held no structured result (no tool call).")
+
+    def gemini_operation(client: Any) -> ChatAnswer:
+        from google.genai import types
+
+        response = client.models.generate_content(
+            model=chosen,
+            contents=[
+                types.Content(
+                    role="model" if t["role"] == "assistant" else "user",
+                    parts=[types.Part(text=t["content"])],
+                )
+                for t in turns
+            ],
+            config=types.GenerateContentConfig(
+                system_instruction=instructions,
+                response_mime_type="application/json",
+                response_json_schema=json_schema,
+            ),
+        )
+        used = _usage(response.usage_metadata, ("prompt_token_count", "candidates_token_count"))
+        return ChatAnswer(_json_object(response.text), chosen, *used)
+
+    operations = {"anthropic": anthropic_operation, "gemini": gemini_operation}
+    return _call(provider, "structured chat", operations.get(provider.kind, openai_operation))
 
 
 def complete(provider: Provider, *, prompt: str, model: str | None = None) -> str:

@@ -10,6 +10,7 @@ core.api.exception_handler. Each view declares `perms`, then checks the object.
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -169,6 +170,7 @@ class RecipeListCreateApi(APIView):
     """GET: the recipes the caller may read (RecipeFilterSet), paginated. POST: a recipe
     and its first draft version."""
 
+    parser_classes = [JSONParser]
     perms = {"GET": VIEW_RECIPE, "POST": "recipes.add_recipe"}
     filter_backends = [DjangoFilterBackend]
     filterset_class = RecipeFilterSet
@@ -270,6 +272,7 @@ class VersionListCreateApi(APIView):
     """GET: every version, newest first. POST: a new draft version from the whole manifest
     or an RFC 6902 patch (semver: minor, or major when `requirements` changes)."""
 
+    parser_classes = [JSONParser]
     perms = {"GET": VIEW_VERSION, "POST": "recipes.add_recipeversion"}
 
     @extend_schema(operation_id="recipe_versions_list", responses=VersionOutput(many=True))
@@ -284,6 +287,7 @@ class VersionListCreateApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         recipe = _recipe(request, slug)
+        require(request.user, "recipes.add_recipeversion", recipe)
         data = valid(ManifestChangeInput(data=request.data))
         version = services.recipe_version_create(
             recipe=recipe,
@@ -300,6 +304,7 @@ class VersionCheckApi(APIView):
     """A dry run of POST .../versions/: the version it would make, or the errors by JSON
     Pointer (400) / the stale patch (409). Nothing is written."""
 
+    parser_classes = [JSONParser]
     perms = {"POST": "recipes.add_recipeversion"}
 
     @extend_schema(
@@ -383,6 +388,7 @@ class CloneInput(serializers.Serializer):
 class RecipeCloneApi(APIView):
     """A child recipe that inherits from this one (its first version only renames it)."""
 
+    parser_classes = [JSONParser]
     perms = {"POST": "recipes.add_recipe"}
 
     @extend_schema(operation_id="recipes_clone", request=CloneInput, responses={201: RecipeOutput})

@@ -1,7 +1,8 @@
 from django.urls import path, re_path
 
-from recipes import api
+from recipes import api, assistant_api
 
+ASSISTANT = r"^recipes/(?P<slug>[-a-zA-Z0-9_]+)/assistant"
 VERSION = r"^recipes/(?P<slug>[-a-zA-Z0-9_]+)/versions/(?P<version>[0-9A-Za-z.+-]+)"
 
 urlpatterns = [
@@ -34,5 +35,30 @@ urlpatterns = [
     ),
     re_path(
         VERSION + r"/archive/?$", api.VersionArchiveApi.as_view(), name="api-recipe-version-archive"
+    ),
+    re_path(
+        ASSISTANT + r"/messages/?$",
+        assistant_api.AssistantMessageApi.as_view(),
+        name="api-recipe-assistant-messages",
+    ),
+    re_path(
+        ASSISTANT + r"/conversations/?$",
+        assistant_api.ConversationListApi.as_view(),
+        name="api-recipe-assistant-conversations",
+    ),
+    re_path(
+        ASSISTANT + r"/conversations/(?P<conversation>[0-9]+)/?$",
+        assistant_api.ConversationDetailApi.as_view(),
+        name="api-recipe-assistant-conversation",
+    ),
+    re_path(
+        ASSISTANT + r"/proposals/(?P<proposal>[0-9]+)/apply/?$",
+        assistant_api.ProposalApplyApi.as_view(),
+        name="api-recipe-assistant-proposal-apply",
+    ),
+    re_path(
+        ASSISTANT + r"/proposals/(?P<proposal>[0-9]+)/explain/?$",
+        assistant_api.ProposalExplainApi.as_view(),
+        name="api-recipe-assistant-proposal-explain",
     ),
 ]

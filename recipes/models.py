@@ -129,3 +129,107 @@ class RecipeVersion(models.Model):
     @property
     def is_approved(self) -> bool:
         return self.status == RecipeStatus.APPROVED
+
+
+# --- the assistant (issue 18) --------------------------------------------------------------
+
+
+class Conversation(models.Model):
+    """A chat about one recipe with an LLM that may only propose JSON Patches."""
+
+    recipe = models.ForeignKey(Recipe, on_delete=models.CASCADE, related_name="conversations")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Conversation #{self.pk} on {self.recipe.name}"
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.recipe.team_id
+
+
+class MessageRole(models.TextChoices):
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=16, choices=MessageRole.choices)
+    content = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The provider and model that wrote an assistant message (the name kept if it is deleted).
+    provider = models.ForeignKey(
+        "providers.Provider", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provider_name = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    # Summed over every call this answer took (the retries included).
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The version the model was shown (assistant messages).
+    base_version = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversation", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} message #{self.pk}"
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.conversation.recipe.team_id
+
+
+class ProposalStatus(models.TextChoices):
+    VALID = "valid", "Valid"
+    REFUSED = "refused", "Refused"
+    APPLIED = "applied", "Applied"
+
+
+class Proposal(models.Model):
+    """One change the model proposed: shown, and applied only as a new draft version."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="proposals")
+    summary = models.TextField(blank=True)
+    rationale = models.TextField(blank=True)
+    patch = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=ProposalStatus.choices)
+    # Why it was refused: {JSON Pointer or field: [messages]}.
+    reasons = models.JSONField(default=dict, blank=True)
+    # What it was checked against: the version and its content hash.
+    base_version = models.CharField(max_length=32, blank=True)
+    base_hash = models.CharField(max_length=64, blank=True)
+    # The RFC 6902 diff it makes (from the check), for the side-by-side view.
+    diff = models.JSONField(default=list, blank=True)
+    applied_version = models.ForeignKey(
+        RecipeVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message", "id"]
+
+    def __str__(self) -> str:
+        return f"Proposal #{self.pk}: {self.summary[:60]}"
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.message.conversation.recipe.team_id

@@ -152,7 +152,8 @@ def version_archive(request: HttpRequest, slug: str, version: str) -> HttpRespon
 @require_POST
 def recipe_clone(request: HttpRequest, slug: str) -> HttpResponse:
     recipe = selectors.recipe_get(slug=slug, user=request.user)
-    require(request.user, "recipes.add_recipe", recipe)
+    # Any Operator may build on a recipe they can read: the child is their own team's.
+    require(request.user, "recipes.add_recipe")
     form = CloneForm(request.POST)
     if form.is_valid():
         try:

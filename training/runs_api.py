@@ -6,6 +6,7 @@ with its metrics, gate, folds, artifacts and log, and deploy what a train run re
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -188,6 +189,7 @@ def _run_dataset(request: Request, data: dict | None) -> services.RunDataset:
 class RunListCreateApi(APIView):
     """GET: runs the caller may read (RunFilterSet), newest first. POST: start a recipe run."""
 
+    parser_classes = [JSONParser]
     perms = {"GET": VIEW_RUN, "POST": "training.add_finetunejob"}
     filter_backends = [DjangoFilterBackend]
     filterset_class = RunFilterSet

@@ -100,6 +100,10 @@ def _production_env(args: argparse.Namespace) -> dict[str, str]:
         SECURE_SSL_REDIRECT="false",
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="hub.settings",
+        # The rate throttle runs (its cost is measured) but never refuses the load.
+        HUB_THROTTLE_RATE="100000000/min",
+        HUB_GROUP_COMMIT="true" if args.group_commit else "false",
+        HUB_GROUP_COMMIT_WINDOW_MS=str(args.window_ms),
     )
     return env
 
@@ -220,6 +224,7 @@ def _wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 def _start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
+    # gunicorn.conf.py is read too (its worker model); the command line sets the rest.
     command = [
         str(VENV_BIN / "gunicorn"),
         "hub.wsgi:application",
@@ -229,6 +234,7 @@ def _start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) 
         "--threads", str(threads),
         "--backlog", "2048",
         "--log-level", "warning",
+        "--access-logfile", "/dev/null",
     ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     _wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -395,44 +401,97 @@ def _check(url: str, body: str, headers: dict[str, str]) -> None:
     print("  sample answer:", json.dumps(answer)[:300])
 
 
+# --- durability: kill -9 workers under load -------------------------------------------------
+
+
+def _workers_of(master: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def _durability(env: dict[str, str], args: argparse.Namespace, key: str, rows: list[dict]) -> dict:
+    """c=8 load for `args.durability` seconds while one gunicorn worker is killed with
+    SIGKILL every `args.kill_every` seconds; then every request id answered 200 must be in
+    the group's table exactly once."""
+    import http.client
+
+    from inference import tables
+
+    port = _free_port()
+    hub = _start_gunicorn(env, port, args.workers, args.threads)
+    answered: list[str] = []
+    failed = [0]
+    stop = time.monotonic() + args.durability
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    bodies = [json.dumps({"inputs": row}) for row in rows]
+
+    def client(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        i = offset
+        while time.monotonic() < stop:
+            i += 1
+            try:
+                conn.request("POST", "/api/v1/groups/live-credit-scoring/predict", body=bodies[i % len(bodies)], headers=headers)
+                response = conn.getresponse()
+                body = response.read()
+                if response.status == 200:
+                    answered.append(json.loads(body)["request_id"])
+                else:
+                    failed[0] += 1
+            except (OSError, http.client.HTTPException):
+                failed[0] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    threads = [threading.Thread(target=client, args=(n * 1000,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    kills = 0
+    try:
+        while time.monotonic() < stop - args.kill_every:
+            time.sleep(args.kill_every)
+            workers = _workers_of(hub.pid)
+            if workers:
+                os.kill(workers[kills % len(workers)], signal.SIGKILL)
+                kills += 1
+        for t in threads:
+            t.join()
+    finally:
+        _stop(hub)
+    log = tables.inference_log_model("inference_log_live_credit_scoring")
+    counts: dict[str, int] = {}
+    for start in range(0, len(answered), 5000):
+        chunk = answered[start : start + 5000]
+        for request_id in log.objects.filter(request_id__in=chunk).values_list("request_id", flat=True):
+            counts[str(request_id)] = counts.get(str(request_id), 0) + 1
+    missing = sum(1 for r in answered if r not in counts)
+    duplicated = sum(1 for n in counts.values() if n > 1)
+    return {"answered_200": len(answered), "failed": failed[0], "kills": kills, "missing": missing, "duplicated": duplicated}
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/hub_serving_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2 cores)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker (the INSERT waits on fsync)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker")
+    parser.add_argument("--window-ms", type=float, default=0.0, help="HUB_GROUP_COMMIT_WINDOW_MS")
+    parser.add_argument("--no-group-commit", dest="group_commit", action="store_false")
     parser.add_argument("--mlserver-venv", default="/tmp/mlserver-venv")
-    parser.add_argument("--mlserver-workers", type=int, default=2)
+    parser.add_argument("--mlserver-workers", default="0,2", help="MLServer parallel_workers to run, comma-separated")
     parser.add_argument("--floor-iterations", type=int, default=500)
-    args = parser.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",")]
+    parser.add_argument("--skip-hub", action="store_true", help="MLServer only")
+    parser.add_argument("--durability", type=int, default=0, help="seconds of the kill -9 run (0: none)")
+    parser.add_argument("--kill-every", type=float, default=3.0)
+    return parser.parse_args()
 
-    _ensure_database(args.database_url)
-    env = _production_env(args)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    _setup_django(env)
-    from django.core.cache import cache
 
-    cache.clear()  # this bench's own Redis db and key prefix
-    key, versions, rows = _seed()
-
-    print(f"In-process floor, median of {args.floor_iterations} calls (ms):")
-    floor = _floor(versions, rows, args.floor_iterations)
-    for name, ms in floor.items():
-        print(f"  {name:40s} {ms:7.3f}")
-
-    from django.db.models import Count, Max
-
-    from inference import tables
-
-    log = tables.inference_log_model("inference_log_live_credit_scoring")
-    first_id = log.objects.aggregate(m=Max("id"))["m"] or 0
-
+def _run_hub(env: dict[str, str], args: argparse.Namespace, key: str, rows: list[dict], levels: list[int]) -> list[LoadResult]:
     results: list[LoadResult] = []
     port = _free_port()
     hub = _start_gunicorn(env, port, args.workers, args.threads)
@@ -442,74 +501,129 @@ def main() -> None:
         bodies = [json.dumps({"inputs": row}) for row in rows]
         _check(url, bodies[0], headers)
         _load(url, bodies, headers, 8, 3, "warm-up")
+        label = f"Model Hub {args.workers}x{args.threads} (route+predict+SHAP+log)"
         for c in levels:
-            results.append(_load(url, bodies, headers, c, args.duration, "Model Hub (route+predict+SHAP+log)"))
+            results.append(_load(url, bodies, headers, c, args.duration, label))
             print(" ", results[-1])
     finally:
         _stop(hub)
-    split = dict(
-        log.objects.filter(id__gt=first_id).values_list("model_version_id").annotate(n=Count("id"))
-    )
+    return results
+
+
+def _run_mlserver(args: argparse.Namespace, versions: dict, rows: list[dict], levels: list[int], workers: int) -> list[LoadResult]:
+    import joblib
+
+    from registry.artifacts import artifact_load
+
+    model_file = Path(tempfile.mkdtemp()) / "model.joblib"
+    joblib.dump(artifact_load(versions["1.3"]), model_file)
+    port = _free_port()
+    mlserver = None
+    results: list[LoadResult] = []
+    try:
+        mlserver, _ = _start_mlserver(Path(args.mlserver_venv), model_file, port, workers)
+        url = f"http://127.0.0.1:{port}/v2/models/credit-gb/infer"
+        headers = {"Content-Type": "application/json"}
+        names = list(rows[0])
+        bodies = [
+            json.dumps(
+                {
+                    "inputs": [{"name": "input-0", "shape": [1, len(names)], "datatype": "FP64",
+                                "data": [float(row[n]) for n in names]}],
+                    "outputs": [{"name": "predict_proba"}],
+                }
+            )
+            for row in rows
+        ]
+        _check(url, bodies[0], headers)
+        _load(url, bodies, headers, 8, 3, "warm-up")
+        for c in levels:
+            results.append(_load(url, bodies, headers, c, args.duration, f"MLServer workers={workers} (predict_proba only)"))
+            print(" ", results[-1])
+    except Exception as exc:  # the peer is a reference: report, do not fail the run
+        print(f"MLServer (workers={workers}) reference skipped: {exc}")
+    finally:
+        if mlserver is not None:
+            _stop(mlserver)
+    return results
+
+
+def _logged_split(log, first_id: int, versions: dict) -> tuple[int, str]:
+    from django.db.models import Count
+
+    split = dict(log.objects.filter(id__gt=first_id).values_list("model_version_id").annotate(n=Count("id")))
     logged = sum(split.values())
-    shares = ", ".join(
-        f"{label}: {split.get(v.pk, 0) / max(logged, 1):.1%}" for label, v in versions.items()
-    )
-    print(f"  rows logged by the load: {logged} ({shares})")
+    shares = ", ".join(f"{label}: {split.get(v.pk, 0) / max(logged, 1):.1%}" for label, v in versions.items())
+    return logged, shares
 
-    venv = Path(args.mlserver_venv)
-    if (venv / "bin" / "mlserver").exists():
-        import joblib
 
-        from registry.artifacts import artifact_load
-
-        model_file = Path(tempfile.mkdtemp()) / "model.joblib"
-        joblib.dump(artifact_load(versions["1.3"]), model_file)
-        port = _free_port()
-        mlserver = None
-        try:
-            mlserver, folder = _start_mlserver(venv, model_file, port, args.mlserver_workers)
-            url = f"http://127.0.0.1:{port}/v2/models/credit-gb/infer"
-            headers = {"Content-Type": "application/json"}
-            names = list(rows[0])
-            bodies = [
-                json.dumps(
-                    {
-                        "inputs": [{"name": "input-0", "shape": [1, len(names)], "datatype": "FP64",
-                                    "data": [float(row[n]) for n in names]}],
-                        "outputs": [{"name": "predict_proba"}],
-                    }
-                )
-                for row in rows
-            ]
-            _check(url, bodies[0], headers)
-            _load(url, bodies, headers, 8, 3, "warm-up")
-            for c in levels:
-                results.append(_load(url, bodies, headers, c, args.duration, "MLServer (predict_proba only)"))
-                print(" ", results[-1])
-        except Exception as exc:  # the peer is a reference: report, do not fail the run
-            print(f"MLServer reference skipped: {exc}")
-        finally:
-            if mlserver is not None:
-                _stop(mlserver)
-    else:
-        print(f"MLServer reference skipped: no {venv}/bin/mlserver (see the module docstring).")
-
-    print()
-    print(f"rows logged during the load: {logged} ({shares})")
-    print(f"load average at the end: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs")
-    print(f"gunicorn: {args.workers} workers x {args.threads} thread(s); MLServer: "
-          f"{args.mlserver_workers} parallel workers; {args.duration}s per level; "
-          f"load client: {'wrk' if shutil.which('wrk') else 'python'}")
-    print()
-    print("| server | concurrency | req/s | p50 ms | p99 ms | errors | requests |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+def _print_table(results: list[LoadResult], floor: dict[str, float]) -> None:
+    print("| server | concurrency | req/s | p50 ms | p99 ms | p99/p50 | errors | requests |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         print(f"| {r.target} | {r.concurrency} | {r.requests_per_s:.0f} | {r.p50_ms:.2f} | "
-              f"{r.p99_ms:.2f} | {r.errors} | {r.requests} |")
+              f"{r.p99_ms:.2f} | {r.p99_ms / max(r.p50_ms, 1e-9):.1f} | {r.errors} | {r.requests} |")
+    hub = {r.concurrency: r for r in results if r.target.startswith("Model Hub")}
+    for r in results:
+        if r.target.startswith("MLServer") and r.concurrency in hub:
+            ratio = hub[r.concurrency].requests_per_s / max(r.requests_per_s, 1e-9)
+            print(f"ratio at c={r.concurrency}: Model Hub / {r.target.split(' (')[0]} = {ratio:.2f}x")
     print()
     print("| in-process floor | ms (median) |\n| --- | ---: |")
     for name, ms in floor.items():
         print(f"| {name} | {ms:.3f} |")
+
+
+def main() -> None:
+    args = _arguments()
+    levels = [int(c) for c in args.concurrency.split(",")]
+
+    _ensure_database(args.database_url)
+    env = _production_env(args)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    _setup_django(env)
+    from django.core.cache import cache
+    from django.db.models import Max
+
+    from inference import tables
+
+    cache.clear()  # this bench's own Redis db and key prefix
+    key, versions, rows = _seed()
+    print(f"load average at the start: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs")
+    floor: dict[str, float] = {}
+    if args.floor_iterations:
+        print(f"In-process floor, median of {args.floor_iterations} calls (ms):")
+        floor = _floor(versions, rows, args.floor_iterations)
+        for name, ms in floor.items():
+            print(f"  {name:40s} {ms:7.3f}")
+
+    log = tables.inference_log_model("inference_log_live_credit_scoring")
+    print(f"table partitioned: {tables.is_partitioned(log._meta.db_table)}")
+    first_id = log.all_rows.aggregate(m=Max("id"))["m"] or 0
+    results = [] if args.skip_hub else _run_hub(env, args, key, rows, levels)
+    logged, shares = _logged_split(log, first_id, versions)
+    print(f"  rows logged by the load: {logged} ({shares})")
+
+    if (Path(args.mlserver_venv) / "bin" / "mlserver").exists():
+        for workers in [int(w) for w in args.mlserver_workers.split(",") if w != ""]:
+            results += _run_mlserver(args, versions, rows, levels, workers)
+    else:
+        print(f"MLServer reference skipped: no {args.mlserver_venv}/bin/mlserver (see the module docstring).")
+
+    durability = _durability(env, args, key, rows) if args.durability else None
+
+    print()
+    print(f"rows logged during the load: {logged} ({shares})")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs")
+    print(f"gunicorn: {args.workers} workers x {args.threads} thread(s), group commit "
+          f"{'on' if args.group_commit else 'off'} (window {args.window_ms} ms); MLServer: "
+          f"parallel_workers {args.mlserver_workers}; {args.duration}s per level; "
+          f"load client: {'wrk' if shutil.which('wrk') else 'python'}")
+    print()
+    _print_table(results, floor)
+    if durability is not None:
+        print()
+        print("durability (kill -9 a worker every", args.kill_every, "s under c=8):", durability)
 
 
 if __name__ == "__main__":

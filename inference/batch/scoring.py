@@ -92,13 +92,13 @@ def _keys(table: pa.Table, key_column: str) -> list[str]:
     return [("" if k is None else k.strip()) for k in column.to_pylist()]
 
 
-def key_points(keys: Iterable[str], count: int) -> np.ndarray:
-    """groups.routing.key_point of many keys: the first 8 bytes of each key's sha256 as a
-    big-endian integer over 2**64. One hash per key in Python, the rest in numpy: the
-    uint64 -> float64 conversion rounds to nearest as Python's int / 2**64 does, and
-    dividing by a power of two is exact (tests/inference/test_batch.py compares)."""
+def key_points(keys: Iterable[bytes], count: int) -> np.ndarray:
+    """groups.routing.key_point of many (UTF-8 encoded) keys: the first 8 bytes of each
+    key's sha256 as a big-endian integer over 2**64. One hash per key in Python, the rest in
+    numpy: the uint64 -> float64 conversion rounds to nearest as Python's int / 2**64 does,
+    and dividing by a power of two is exact (tests/inference/test_batch_rows.py compares)."""
     sha256 = hashlib.sha256
-    digests = b"".join([sha256(key.encode()).digest()[:8] for key in keys])
+    digests = b"".join([sha256(key).digest()[:8] for key in keys])
     assert len(digests) == 8 * count
     return np.frombuffer(digests, dtype=">u8").astype(np.float64) / 2.0**64
 
@@ -128,8 +128,8 @@ class RouteTable:
             np.array([m.version_id for m in eligible]), np.cumsum(weights), int(weights.sum())
         )
 
-    def route(self, keys: Iterable[str], count: int) -> np.ndarray:
-        """The version id each key meets (a key's point: groups.routing.key_point)."""
+    def route(self, keys: Iterable[bytes], count: int) -> np.ndarray:
+        """The version id each (UTF-8 encoded) key meets (groups.routing.key_point)."""
         if self.total == 0:
             return np.full(count, self.version_ids[0])
         targets = key_points(keys, count) * self.total  # the float product choose() makes
@@ -141,9 +141,15 @@ class RouteTable:
 def route_rows(spec: ChunkSpec, keys: list[str]) -> np.ndarray:
     """The version each row meets: the key's stable hash (as a live request's routing_key),
     else the job's and row's."""
-    prefix = f"{spec.job_id}:"
+    prefix = f"{spec.job_id}:".encode()
     first = spec.first_row
-    routing_keys = (key or f"{prefix}{first + offset}" for offset, key in enumerate(keys))
+    if any(keys):
+        routing_keys = [
+            key.encode() if key else b"%b%d" % (prefix, first + offset)
+            for offset, key in enumerate(keys)
+        ]
+    else:  # no key column: f"{job}:{row}", formatted as bytes at once
+        routing_keys = [b"%b%d" % (prefix, row) for row in range(first, first + len(keys))]
     return RouteTable.of(spec.members).route(routing_keys, len(keys))
 
 

@@ -266,8 +266,8 @@ def _spec(job: BatchJob, chunk: BatchChunk) -> ChunkSpec:
 def batch_chunk_run(*, job_id: uuid.UUID | str, index: int) -> int | None:
     """Score one chunk and commit it, once. Returns the next chunk to queue (index + P),
     also when this one was committed before: a redelivered task keeps the chain going."""
-    job = BatchJob.objects.select_related("group").get(pk=job_id)
-    chunk = BatchChunk.objects.get(job=job, index=index)
+    chunk = BatchChunk.objects.select_related("job__group").get(job_id=job_id, index=index)
+    job = chunk.job
     following = index + max(1, settings.HUB_BATCH_PARALLEL_CHUNKS)
     next_index = following if following < (job.chunks_total or 0) else None
     if not job.is_active:
@@ -311,9 +311,11 @@ def _count(job_id: uuid.UUID, rows: int, scored: Any, now: datetime) -> None:
         rows_ok=F("rows_ok") + scored.rows_ok,
         rows_failed=F("rows_failed") + scored.rows_failed,
     )
-    job = BatchJob.objects.get(pk=job_id)
-    if job.status == BatchStatus.RUNNING and job.rows_done >= (job.rows_total or 0):
-        _finish(job, now)
+    status, done, total = (
+        BatchJob.objects.filter(pk=job_id).values_list("status", "rows_done", "rows_total").get()
+    )
+    if status == BatchStatus.RUNNING and done >= (total or 0):
+        _finish(BatchJob.objects.get(pk=job_id), now)
 
 
 def _note_errors(job_id: uuid.UUID, errors: list[tuple[int, str]]) -> None:

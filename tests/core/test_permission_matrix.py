@@ -237,6 +237,79 @@ ROWS.update(
         ("inference:batch_result", "GET"): ("/batches/{batch}/result/", None, PAGE_READ),
     }
 )
+ROWS.update(
+    {
+        ("governance:inventory", "GET"): ("/inventory/", None, PAGE_READ),
+        ("governance:inventory_csv", "GET"): ("/inventory/export.csv", None, PAGE_READ),
+        ("governance:inventory_xlsx", "GET"): ("/inventory/export.xlsx", None, PAGE_READ),
+        ("governance:inventory_edit", "GET"): (
+            f"/inventory/{M}/edit/", None, _who(OPERATOR, APPROVER, ADMIN),
+        ),
+        ("governance:group_history", "GET"): (f"/groups/{G}/history/", None, PAGE_READ),
+        ("governance:version_report", "GET"): (f"/models/{M}/versions/{V}/report/", None, PAGE_READ),
+        ("governance:version_report_pdf", "GET"): (
+            f"/models/{M}/versions/{V}/report.pdf", None, PAGE_READ,
+        ),
+        # A report is a read: any reader may have one generated.
+        ("governance:report_job_create", "POST"): (
+            f"/models/{M}/versions/{V}/report/jobs/", {}, PAGE_READ,
+        ),
+        ("governance:report_job", "GET"): ("/reports/{report_job}/", None, PAGE_READ),
+        ("governance:report_job_pdf", "GET"): ("/reports/{report_job}/pdf", None, PAGE_READ),
+        ("api-inventory", "GET"): ("/api/v1/inventory/", None, API_READ),
+        ("api-group-history", "GET"): (f"/api/v1/groups/{G}/history", None, API_READ),
+        ("api-version-report-pdf", "GET"): (
+            f"/api/v1/models/{M}/versions/{V}/report.pdf", None, API_READ,
+        ),
+        ("api-report-job", "GET"): ("/api/v1/report-jobs/{report_job}", None, API_READ),
+        ("api-report-job-pdf", "GET"): ("/api/v1/report-jobs/{report_job}/pdf", None, API_READ),
+        ("registry-model-detail", "PATCH"): (
+            f"/api/v1/models/{M}/", {"business_purpose": "Scores applicants."}, API_OPERATE,
+        ),
+    }
+)
+R = "{recipe}"
+RV = "{recipe_version}"
+ANY_OPERATOR_PAGE = _who(OPERATOR, OTHER_OP, ADMIN)
+ROWS.update(
+    {
+        ("recipes-manifest-schema", "GET"): ("/api/v1/schema/recipe-manifest", None, API_PUBLIC),
+        ("api-recipe-list", "GET"): ("/api/v1/recipes/", None, API_READ),
+        ("api-recipe-list", "POST"): ("/api/v1/recipes/", {}, ANY_OPERATOR_API),
+        ("api-recipe-detail", "GET"): (f"/api/v1/recipes/{R}/", None, API_READ),
+        ("api-recipe-clone", "POST"): (f"/api/v1/recipes/{R}/clone", {}, ANY_OPERATOR_API),
+        ("api-recipe-check", "POST"): (f"/api/v1/recipes/{R}/check", {}, API_OPERATE),
+        ("api-recipe-version-list", "GET"): (f"/api/v1/recipes/{R}/versions/", None, API_READ),
+        ("api-recipe-version-list", "POST"): (f"/api/v1/recipes/{R}/versions/", {}, API_OPERATE),
+        ("api-recipe-version-detail", "GET"): (
+            f"/api/v1/recipes/{R}/versions/{RV}/", None, API_READ,
+        ),
+        ("api-recipe-version-approve", "POST"): (
+            f"/api/v1/recipes/{R}/versions/{RV}/approve", {}, API_APPROVE,
+        ),
+        ("api-recipe-version-archive", "POST"): (
+            f"/api/v1/recipes/{R}/versions/{RV}/archive", {}, API_OPERATE,
+        ),
+        ("api-run-list", "GET"): ("/api/v1/runs/", None, API_READ),
+        ("api-run-list", "POST"): ("/api/v1/runs/", {}, ANY_OPERATOR_API),
+        ("api-run-detail", "GET"): ("/api/v1/runs/{job}/", None, API_READ),
+        ("api-run-deploy", "POST"): ("/api/v1/runs/{job}/deploy", {}, API_OPERATE),
+        ("recipes:library", "GET"): ("/library/", None, PAGE_READ),
+        ("recipes:recipe_detail", "GET"): (f"/library/recipes/{R}/", None, PAGE_READ),
+        ("recipes:version_detail", "GET"): (f"/library/recipes/{R}/versions/{RV}/", None, PAGE_READ),
+        ("recipes:version_new", "POST"): (f"/library/recipes/{R}/versions/new", {}, PAGE_OPERATE),
+        ("recipes:recipe_clone", "POST"): (f"/library/recipes/{R}/clone", {}, ANY_OPERATOR_PAGE),
+        ("recipes:version_approve", "POST"): (
+            f"/library/recipes/{R}/versions/{RV}/approve", {}, PAGE_APPROVE,
+        ),
+        ("recipes:version_archive", "POST"): (
+            f"/library/recipes/{R}/versions/{RV}/archive", {}, PAGE_OPERATE,
+        ),
+        ("training:run_start", "POST"): ("/training/runs/new", {}, ANY_OPERATOR_PAGE),
+        ("training:run_deploy", "POST"): ("/training/jobs/{job}/deploy", {}, PAGE_OPERATE),
+        ("inference:batch_list", "GET"): ("/batches/", None, PAGE_READ),
+    }
+)
 ROWS[("logout", "POST")] = ("/logout/", {}, dict.fromkeys(CALLERS, LOGIN))
 
 
@@ -295,7 +368,9 @@ def world(db):
     from django.contrib.auth.models import Group, Permission
 
     from groups.models import PendingChange
+    from governance.models import ReportJob
     from inference.models import BatchJob
+    from recipes.baselines import recipes_seed
     from monitoring.alerts import alert_open
     from rollouts.services import rollout_start
     from tests.groups.factories import make_api_key
@@ -329,6 +404,8 @@ def world(db):
     batch = BatchJob.objects.create(
         group=group, team=team, file_name="rows.csv", input_format="csv", output_format="csv"
     )
+    report_job = ReportJob.objects.create(model_version=version)
+    recipe = next(r for r in recipes_seed() if r.level == "baseline")
     alert = alert_open(group=group, title="Drift", severity="warning", source="matrix", evidence={})
     return {
         "people": people,
@@ -345,6 +422,9 @@ def world(db):
             "rollout": rollout.pk,
             "alert": alert.pk,
             "batch": batch.pk,
+            "report_job": report_job.pk,
+            "recipe": recipe.slug,
+            "recipe_version": recipe.versions.order_by("-id").first().version,
         },
     }
 

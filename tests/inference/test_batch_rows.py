@@ -88,7 +88,7 @@ def test_vectorised_routing_meets_the_member_choose_meets_for_every_key(members)
     keys += [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(5000)]
     keys += ["", " ", "é-ü", "x" * 300]
     keys = [k for k in keys if k]
-    routed = RouteTable.of(members).route(keys, len(keys))
+    routed = RouteTable.of(members).route([k.encode() for k in keys], len(keys))
     expected = [choose(members, routing_key=k).version_id for k in keys]
     assert routed.tolist() == expected
 
@@ -96,13 +96,13 @@ def test_vectorised_routing_meets_the_member_choose_meets_for_every_key(members)
 def test_rows_without_a_key_route_as_choose_does_on_the_job_and_row():
     members = SPLITS[1]
     spec = ChunkSpec(job_id=uuid.uuid4(), first_row=10_000, features={}, members=members)
-    keys = ["", "applicant-1", ""] * 1000
-    routed = route_rows(spec, keys)
-    expected = [
-        choose(members, routing_key=key or f"{spec.job_id}:{10_000 + i}").version_id
-        for i, key in enumerate(keys)
-    ]
-    assert routed.tolist() == expected
+    for keys in (["", "applicant-1", ""] * 1000, [""] * 3000):
+        routed = route_rows(spec, keys)
+        expected = [
+            choose(members, routing_key=key or f"{spec.job_id}:{10_000 + i}").version_id
+            for i, key in enumerate(keys)
+        ]
+        assert routed.tolist() == expected
 
 
 # --- CSV rows with the wrong number of fields ------------------------------------------------
@@ -313,3 +313,19 @@ def test_the_admin_cancel_action_checks_each_job_with_the_service(client, setup,
     assert "1 batch job(s) cancelled." in html and "another team" in html
     assert BatchJob.objects.get(pk=ours).status == BatchStatus.CANCELLED
     assert BatchJob.objects.get(pk=theirs).status == BatchStatus.QUEUED
+
+
+def test_a_logged_batch_row_carries_its_inputs_score_and_explanation(client, setup, key):
+    frame = _frame(6)
+    job_id = _start(client, setup, key, frame.to_csv(index=False).encode(), key_column="applicant")
+    job = BatchJob.objects.get(pk=job_id)
+    services.batch_run_inline(job=job)
+    job.refresh_from_db()
+    result = _result(job)
+
+    logged = log_model(setup.group).all_rows.get(request_id=row_request_id(job.pk, 4))
+    assert logged.routing_key == "applicant-4" and logged.role == result.loc[4, "role"]
+    assert logged.inputs == {name: float(frame.loc[4, name]) for name in CREDIT_FEATURES}
+    assert logged.score == pytest.approx(result.loc[4, "score"], abs=1e-12)
+    shap = {name: result.loc[4, f"shap_{name}"] for name in CREDIT_FEATURES}
+    assert logged.explanation == pytest.approx(shap, abs=1e-12)

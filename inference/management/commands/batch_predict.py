@@ -4,6 +4,7 @@ run it in this process (no worker needed; bench/batch uses it) and write the res
 
 from __future__ import annotations
 
+import resource
 import time
 from pathlib import Path
 
@@ -58,13 +59,16 @@ class Command(BaseCommand):
             self._run_inline(job, options.get("output"))
 
     def _run_inline(self, job, output: object) -> None:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         services.batch_run_inline(job=job)
         job.refresh_from_db()
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.stdout.write(
             f"Batch {job.pk} {job.status}: {job.rows_ok} ok, {job.rows_failed} failed, "
-            f"{job.rows_total / max(seconds, 1e-9):.0f} rows/s."
+            f"{job.rows_total / max(seconds, 1e-9):.0f} rows/s "
+            f"({seconds:.2f} s, cpu {cpu:.2f} s, peak RSS {peak_mb:.0f} MB)."
         )
         if output and job.status == "succeeded":
             with open(str(output), "wb") as fh:

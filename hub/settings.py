@@ -285,6 +285,8 @@ SPECTACULAR_SETTINGS = {
         "PendingStatusEnum": "groups.models.PendingStatus",
         "BatchFormatEnum": "inference.models.BatchFormat",
         "RolloutStateEnum": "rollouts.models.RolloutState",
+        "RecipeLevelEnum": "recipes.models.Level",
+        "ChildRecipeLevelEnum": [("industry", "Industry"), ("client", "Client")],
     },
 }
 

@@ -44,6 +44,12 @@ class OrjsonParser(BaseParser):
             raise ParseError(f"JSON parse error - {exc}") from exc
 
 
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars, as DRF's encoder
+        return value.tolist()
+    return str(value)  # lazy translations and other str-like values in error messages
+
+
 class OrjsonRenderer(BaseRenderer):
     media_type = "application/json"
     format = "json"
@@ -54,8 +60,7 @@ class OrjsonRenderer(BaseRenderer):
     ) -> bytes:
         if data is None:
             return b""
-        # default=str: lazy translations and other str-like values in error messages.
-        return orjson.dumps(data, default=str)
+        return orjson.dumps(data, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 class JsonOnly(BaseContentNegotiation):

@@ -2,7 +2,8 @@
 
     request threads: validate, route -> submit(job) -> wait for job.done
     writer thread:   take every job queued while it was busy (and, with a window, those
-                     arriving within it) -> commit(jobs, carry) -> wake each job
+                     of the requests already arriving, within it) -> commit(jobs, carry)
+                     -> wake each job
                      -> after(committed) -> carry (rows to join the next batch)
 
 The writer knows nothing about predictions: `commit` and `after` are the service's
@@ -53,11 +54,26 @@ class GroupCommitWriter:
     _thread: threading.Thread | None = None
     _pid: int = 0
     _stopping: bool = False
+    # Requests on their way to submit (parsing, validating): the window waits only for
+    # them, so a lone request never waits for company that is not coming.
+    _arriving: int = 0
+
+    def arrive(self) -> None:
+        with self._cond:
+            self._arriving += 1
+
+    def leave(self) -> None:
+        """A request that arrived and will not submit (refused before, e.g. a 400)."""
+        with self._cond:
+            self._arriving -= 1
+            self._cond.notify()
 
     def submit(self, job: Job, *, timeout: float) -> bool:
-        """Hand a job to the writer and wait for it; False if it was not done in time."""
+        """Hand a job to the writer (after `arrive`) and wait for it; False if it was not
+        done in time."""
         with self._cond:
             self._start_if_needed()
+            self._arriving -= 1
             self._queue.append(job)
             self._cond.notify()
         return job.done.wait(timeout)
@@ -119,7 +135,7 @@ class GroupCommitWriter:
                 return None
             if self._queue and self.window_seconds > 0:
                 deadline = time.monotonic() + self.window_seconds
-                while self._rows() < self.max_rows:
+                while self._arriving > 0 and self._rows() < self.max_rows:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break

@@ -5,8 +5,9 @@ none of what the pages need: no session or CSRF (the key authenticates, and DRF 
 API views from CSRF), no messages, no CSP or frame headers (a JSON answer is never
 rendered as a page), no static files, htmx or login redirects. This middleware, first in
 MIDDLEWARE, sends such a request through only the security middleware (HTTPS redirect,
-HSTS and nosniff headers) and the NUL check, built once per process; every other request
-goes down the whole chain. A session-authenticated call to predict has no Bearer header,
+HSTS and nosniff headers) and the NUL check, built once per process, and resolves its URL
+against the one route (inference/predict_urls.py); every other request goes down the
+whole chain. A session-authenticated call to predict has no Bearer header,
 so it still gets the session and CSRF middleware it needs.
 """
 
@@ -21,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 
 PREDICT_PATH = re.compile(r"^/api/v1/groups/[^/]+/predict$")
+PREDICT_URLCONF = "inference.predict_urls"
 LEAN_MIDDLEWARE = (
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.QueryParameterCheck",
@@ -51,5 +53,6 @@ class PredictFastPath:
             and request.META.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer "
             and PREDICT_PATH.match(request.path_info)
         ):
+            request.urlconf = PREDICT_URLCONF
             return self.lean(request)
         return self.get_response(request)

@@ -39,8 +39,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import (
     DatabaseError,
@@ -48,9 +50,11 @@ from django.db import (
     InterfaceError,
     OperationalError,
     connection,
+    models,
     transaction,
 )
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from core.errors import ServiceError
 from core.permissions import require
@@ -178,6 +182,7 @@ class _Job:
     started: float
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+    submitted: bool = False
     # Client-supplied ids another request logged first: answered from the log.
     taken: set[uuid.UUID] = field(default_factory=set)
 
@@ -378,9 +383,18 @@ def predict_batch(
     `user`: the caller (an API key's principal), checked for the predict permission on
     the group; None for the hub's own calls (the demo)."""
     started = time.perf_counter()
-    with database_reachable():
-        table = _serving_table(slug, routing_generation, user)
-        return _predict_batch(table, instances, batch, started)
+    writer = _group_commit() if _group_commit_on() else None
+    if writer is not None:
+        writer.arrive()  # the writer may wait a moment for this request's row
+    job: _Job | None = None
+    try:
+        with database_reachable():
+            table = _serving_table(slug, routing_generation, user)
+            job = _Job(table, _champion(table), [], started)
+            return _predict_batch(job, instances, batch, writer)
+    finally:
+        if writer is not None and (job is None or not job.submitted):
+            writer.leave()
 
 
 def _serving_table(slug: str, routing_generation: int | None, user: object | None) -> RoutingTable:
@@ -395,16 +409,19 @@ def _serving_table(slug: str, routing_generation: int | None, user: object | Non
 
 
 def _predict_batch(
-    table: RoutingTable, instances: Sequence[PredictRequest], batch: bool, started: float
+    job: _Job,
+    instances: Sequence[PredictRequest],
+    batch: bool,
+    writer: GroupCommitWriter | None,
 ) -> list[dict[str, Any]]:
-    champion = _champion(table)
-    _validate(instances, _validator(table, champion), batch=batch)
+    table = job.table
+    _validate(instances, _validator(table, job.champion), batch=batch)
     _check_batch_size(table, instances, batch=batch)
 
     logged = _logged_answers(table, instances, batch=batch)
-    job = _Job(table, champion, _pending(table, instances, logged), started)
+    job.items = _pending(table, instances, logged)
     if job.items:
-        _run(job)
+        _run(job, writer)
         if job.taken:
             # Logged by a concurrent retry while we predicted: answer with that row.
             retried = [item.request for item in job.items if item.request_id in job.taken]
@@ -412,10 +429,11 @@ def _predict_batch(
     return _answers(table, instances, job.served(), logged)
 
 
-def _run(job: _Job) -> None:
+def _run(job: _Job, writer: GroupCommitWriter | None) -> None:
     """Through the process's writer (group commit), or here (see the module doc)."""
-    if _group_commit_applies(job):
-        if not _group_commit().submit(job, timeout=GROUP_COMMIT_TIMEOUT_SECONDS):
+    if writer is not None and not any(item.request.logged_at for item in job.items):
+        job.submitted = True
+        if not writer.submit(job, timeout=GROUP_COMMIT_TIMEOUT_SECONDS):
             message = "The prediction was not logged in time: try again shortly."
             job.fail(DatabaseUnavailable(message, {"database": [message]}))
     else:
@@ -424,14 +442,13 @@ def _run(job: _Job) -> None:
         raise job.error
 
 
-def _group_commit_applies(job: _Job) -> bool:
+def _group_commit_on() -> bool:
     return (
         settings.HUB_GROUP_COMMIT
         and connection.vendor == "postgresql"
         # A caller's open transaction (tests, the demo) must see its rows: not another
         # connection's.
         and not connection.in_atomic_block
-        and not any(item.request.logged_at for item in job.items)
     )
 
 
@@ -833,10 +850,40 @@ def log_insert(
     return taken
 
 
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def _numpy_scalar(value: Any) -> Any:
+    if hasattr(value, "item"):  # a numpy scalar, which orjson takes only in arrays
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _orjson_dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_numpy_scalar, option=_ORJSON_OPTIONS)
+
+
+def _jsonb(value: Any) -> Jsonb | None:
+    # As JSONField.get_db_prep_save on PostgreSQL (None is SQL NULL), dumped by orjson.
+    return None if value is None else Jsonb(value, dumps=_orjson_dumps)
+
+
+def _adapters(fields: list[models.Field]) -> list[Callable[[Any], Any]]:
+    """Each field's value -> database parameter, as its get_db_prep_save."""
+    postgres = connection.vendor == "postgresql"
+    return [
+        _jsonb
+        if postgres and isinstance(f, models.JSONField)
+        else partial(f.get_db_prep_save, connection=connection)
+        for f in fields
+    ]
+
+
 def _insert_rows(table_name: str, rows: list[dict[str, Any]], extra_columns: tuple) -> None:
     model = tables.inference_log_model(table_name)
     # extra_columns: e.g. batch_id (inference/batch.py); live rows leave it to its default.
     fields = [model._meta.get_field(name) for name in _LOG_COLUMNS + extra_columns]
+    adapters = list(zip([f.name for f in fields], _adapters(fields), strict=True))
     quote = connection.ops.quote_name
     head = (
         f"INSERT INTO {quote(model._meta.db_table)} "
@@ -848,9 +895,7 @@ def _insert_rows(table_name: str, rows: list[dict[str, Any]], extra_columns: tup
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
             # .get: a column added since a caller built its rows (probabilities) is NULL.
-            params = [
-                f.get_db_prep_save(row.get(f.name), connection) for row in chunk for f in fields
-            ]
+            params = [adapt(row.get(name)) for row in chunk for name, adapt in adapters]
             cursor.execute(head + ", ".join([row_sql] * len(chunk)), params)
 
 

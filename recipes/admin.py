@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core.permissions import visible
-from recipes.models import Recipe, RecipeVersion
+from recipes.models import Conversation, Message, Proposal, Recipe, RecipeVersion
 
 
 class TeamOwnedAdmin(admin.ModelAdmin):
@@ -54,3 +54,60 @@ class RecipeVersionAdmin(TeamOwnedAdmin):
     list_filter = ("status", "recipe__family")
     search_fields = ("recipe__name", "version", "change_note", "content_hash")
     list_select_related = ("recipe", "approved_by")
+
+
+class AssistantRecordAdmin(TeamOwnedAdmin):
+    """The assistant's record (issue 18), read-only: who asked what, which provider and
+    model answered, what was proposed and what became of it."""
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("recipes.view_conversation", obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(AssistantRecordAdmin):
+    team_field = "recipe__team"
+    list_display = ("id", "recipe", "started_by", "created_at", "updated_at")
+    list_filter = ("recipe__family", "recipe__team", "created_at")
+    search_fields = ("recipe__name", "started_by__username")
+    list_select_related = ("recipe", "started_by")
+
+
+@admin.register(Message)
+class MessageAdmin(AssistantRecordAdmin):
+    team_field = "conversation__recipe__team"
+    list_display = (
+        "id",
+        "conversation",
+        "role",
+        "author",
+        "provider_name",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "attempts",
+        "created_at",
+    )
+    list_filter = ("role", "provider_name", "model", "created_at")
+    search_fields = ("content", "conversation__recipe__name")
+    list_select_related = ("conversation__recipe", "author")
+
+
+@admin.register(Proposal)
+class ProposalAdmin(AssistantRecordAdmin):
+    team_field = "message__conversation__recipe__team"
+    list_display = (
+        "id",
+        "summary",
+        "status",
+        "base_version",
+        "applied_version",
+        "applied_by",
+        "created_at",
+    )
+    list_filter = ("status", "message__provider_name", "created_at")
+    search_fields = ("summary", "rationale", "message__conversation__recipe__name")
+    list_select_related = ("message__conversation__recipe", "applied_version__recipe", "applied_by")

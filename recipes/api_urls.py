@@ -12,6 +12,11 @@ urlpatterns = [
         name="recipes-manifest-schema",
     ),
     path("recipes/", api.RecipeListCreateApi.as_view(), name="api-recipe-list"),
+    re_path(
+        r"^recipes/assistant/new/?$",
+        assistant_api.AssistantRecipeNewApi.as_view(),
+        name="api-recipe-assistant-new",
+    ),
     path("recipes/<slug:slug>/", api.RecipeDetailApi.as_view(), name="api-recipe-detail"),
     # The issue writes actions without a trailing slash; both spellings work.
     re_path(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +28,15 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ServiceError, Unavailable
-from core.permissions import require
+from core.models import Team
+from core.permissions import is_api_key, is_org_admin, require, user_team_ids, visible
 from providers import clients
 from providers.models import Provider
 from recipes import manifest as mf
 from recipes import services
 from recipes.models import (
     Conversation,
+    Level,
     Message,
     MessageRole,
     Proposal,
@@ -199,7 +202,21 @@ def _shape_errors(answer: dict) -> list[str]:
     return problems
 
 
-def _check_one(recipe: Recipe, base: RecipeVersion | None, raw: Any) -> Checked:
+Checker = Callable[[list], list]
+
+
+def _version_checker(recipe: Recipe, base: RecipeVersion | None) -> Checker:
+    """A patch checked as a new version of `recipe` against `base`; returns its diff."""
+
+    def check(patch: list) -> list:
+        return services.recipe_version_check(
+            recipe=recipe, patch=patch, base_version=base.version if base else ""
+        ).diff
+
+    return check
+
+
+def _check_one(check: Checker, raw: Any) -> Checked:
     if not isinstance(raw, dict):
         return Checked("", "", [], {"proposal": ["A proposal must be a JSON object."]})
     checked = Checked(_text(raw.get("summary"), 500), _text(raw.get("rationale")), raw.get("patch"))
@@ -208,22 +225,18 @@ def _check_one(recipe: Recipe, base: RecipeVersion | None, raw: Any) -> Checked:
         checked.patch = checked.patch if isinstance(checked.patch, list) else []
         return checked
     try:
-        check = services.recipe_version_check(
-            recipe=recipe, patch=checked.patch, base_version=base.version if base else ""
-        )
+        checked.diff = check(checked.patch)
     except ServiceError as exc:
         checked.errors = exc.errors or {"patch": [exc.message]}
         if isinstance(exc, services.StalePatch):
             checked.errors = {"stale": [exc.message], **checked.errors}
-    else:
-        checked.diff = check.diff
     return checked
 
 
-def _check_all(recipe: Recipe, base: RecipeVersion | None, answer: dict) -> list[Checked]:
+def _check_all(check: Checker, answer: dict) -> list[Checked]:
     proposals = answer.get("proposals") or []
     limit = int(settings.ASSISTANT_MAX_PROPOSALS)
-    checked = [_check_one(recipe, base, raw) for raw in proposals[:limit]]
+    checked = [_check_one(check, raw) for raw in proposals[:limit]]
     for extra in proposals[limit:]:
         summary = _text(extra.get("summary") if isinstance(extra, dict) else "", 500)
         checked.append(Checked(summary, "", [], {"proposal": [f"More than {limit} proposals."]}))
@@ -271,9 +284,7 @@ def _ask(provider: Provider, turns: list[dict], model: str | None) -> clients.Ch
         raise Unavailable(f"The assistant could not answer: {exc}") from None
 
 
-def _exchange(
-    *, recipe: Recipe, base: RecipeVersion | None, provider: Provider, turns: list[dict], model
-) -> Exchange:
+def _exchange(*, check: Checker, provider: Provider, turns: list[dict], model) -> Exchange:
     exchange = Exchange({}, [], model or provider.default_model)
     while True:
         reply = _ask(provider, turns, model)
@@ -283,7 +294,7 @@ def _exchange(
         exchange.output_tokens = _add(exchange.output_tokens, reply.output_tokens)
         shape = _shape_errors(reply.data)
         exchange.answer = reply.data if not shape else {"message": "", "proposals": []}
-        exchange.checked = [] if shape else _check_all(recipe, base, reply.data)
+        exchange.checked = [] if shape else _check_all(check, reply.data)
         refused = [c for c in exchange.checked if not c.valid]
         if shape:
             refused = [Checked("the whole answer", "", [], {"answer": shape})]
@@ -359,8 +370,7 @@ def assistant_message_send(
     # No transaction around the provider call: it may take many seconds.
     base = services.recipe_version_latest(recipe)
     exchange = _exchange(
-        recipe=recipe,
-        base=base,
+        check=_version_checker(recipe, base),
         provider=provider,
         turns=_turns(conversation, base),
         model=model,
@@ -500,3 +510,173 @@ def proposal_rows(proposal: Proposal) -> list[dict]:
         row["before_text"] = json.dumps(row["before"]) if row["had_before"] else "—"
         row["after_text"] = json.dumps(row["after"]) if row["has_after"] else "—"
     return rows
+
+
+def max_message_chars() -> int:
+    return int(settings.ASSISTANT_MAX_MESSAGE_CHARS)
+
+
+# --- a new recipe from the family's baseline (issue 18 item 4) ------------------------------
+
+ADD_RECIPE = services.ADD_RECIPE
+
+NEW_RECIPE_REQUEST = """Propose the FIRST manifest of a new {level} recipe named {name!r} of the \
+{family} family, for this goal, as ONE proposal whose patch applies to the effective manifest \
+above (the family's baseline, titled with the new name). Change only what the goal needs; \
+everything else is inherited from the baseline.
+
+GOAL:
+{goal}"""
+
+
+@dataclass
+class NewRecipe:
+    recipe: Recipe
+    version: RecipeVersion
+    proposal: Proposal
+    message: Message
+
+
+def _family_baseline(family: str, actor: Any) -> RecipeVersion:
+    found = visible(
+        actor, Recipe.objects.filter(family=family, level=Level.BASELINE, parent=None)
+    ).order_by("id")
+    baseline = found.first()
+    if baseline is None:
+        raise services.RecipeValidationError({"family": [f"No {family} baseline to start from."]})
+    return services.recipe_parent_version_default_for_child(baseline)
+
+
+def team_for_new_recipe(actor: Any, slug: str = "") -> Team:
+    """The team that owns the new recipe: a key's own team; for a person the team named by
+    `slug` among theirs (an Admin: any), else their only team."""
+    if is_api_key(actor):
+        return Team.objects.get(pk=actor.grant.team_id)
+    slug = (slug or "").strip()
+    mine = Team.objects.filter(pk__in=user_team_ids(actor)).order_by("slug")
+    if slug:
+        found = (Team.objects.all() if is_org_admin(actor) else mine).filter(slug=slug).first()
+        if found is None:
+            raise ServiceError({"team": [f"{slug!r} is not one of your teams."]})
+        return found
+    teams = list(mine[:2])
+    if len(teams) != 1:
+        problem = "several teams: name one" if teams else "no team: ask an Admin to add you to one"
+        raise ServiceError({"team": [f"You belong to {problem}."]})
+    return teams[0]
+
+
+def _first_checker(baseline: Recipe, start: dict) -> Checker:
+    """A patch checked as the new child's first change: applied to `start` (what the clone's
+    first version will be), validated against the schema and the family like any version."""
+
+    def check(patch: list) -> list:
+        new = services._new_effective(start, None, patch)
+        problems = mf.validate(new) or services._family_problems(baseline, new)
+        if problems:
+            raise services.RecipeValidationError(
+                "The manifest does not match the recipe manifest schema.",
+                services.problems_as_errors(problems),
+            )
+        if mf.content_hash(new) == mf.content_hash(start):
+            raise services.RecipeValidationError({"patch": ["The patch changes nothing."]})
+        return mf.diff(start, new)
+
+    return check
+
+
+def _new_recipe_turns(base: RecipeVersion, start: dict, request: str) -> list[dict]:
+    context = {**recipe_context(base), "effective_manifest": scrubbed(start)}
+    text = (
+        "RECIPE CONTEXT (data only; the family's baseline):\n"
+        + json.dumps(context, ensure_ascii=False, default=str)
+        + "\n\nMANIFEST JSON SCHEMA:\n"
+        + json.dumps(mf.MANIFEST_SCHEMA, ensure_ascii=False)
+        + "\n\nUSER:\n"
+        + request
+    )
+    return [{"role": "user", "content": text}]
+
+
+def _refusal(exchange: Exchange) -> ServiceError:
+    errors: dict[str, list[str]] = {}
+    for index, item in enumerate(exchange.checked):
+        for path, messages in item.errors.items():
+            errors.setdefault(f"proposals[{index}].{path}", []).extend(messages)
+    if not exchange.checked:
+        errors["proposals"] = ["The assistant proposed no first manifest."]
+    return services.RecipeValidationError(
+        f"The assistant's first manifest was refused after {exchange.attempts} attempt(s); "
+        "nothing was created.",
+        errors,
+    )
+
+
+def assistant_recipe_new(
+    *,
+    family: str,
+    goal: str,
+    name: str,
+    provider: Provider,
+    actor: Any,
+    level: str = Level.CLIENT,
+    team: str = "",
+    model: str | None = None,
+) -> NewRecipe:
+    """Ask the model for a first manifest (a patch on the family's baseline); when valid,
+    clone the baseline for `team` and save the patch as the child's first draft change."""
+    base = _family_baseline(family, actor)
+    name = (name or "").strip()
+    team = team_for_new_recipe(actor, team)
+    probe = Recipe(name=name, family=family, level=level, parent=base.recipe, team=team)
+    require(actor, ADD_RECIPE, probe)
+    text = _message_text(goal)
+    errors = services._name_errors(name) | services._level_errors(level, base.recipe)
+    if errors:
+        raise services.RecipeValidationError(errors)
+    if not provider_connected(provider):
+        raise ServiceError({"provider": [f"{provider.name} is not connected."]})
+    start = mf.merge(base.effective, {"metadata": {"title": name}})
+    request = NEW_RECIPE_REQUEST.format(level=level, name=name, family=family, goal=text)
+    exchange = _exchange(
+        check=_first_checker(base.recipe, start),
+        provider=provider,
+        turns=_new_recipe_turns(base, start, request),
+        model=model,
+    )
+    if not any(item.valid for item in exchange.checked):
+        raise _refusal(exchange)
+    return _recipe_new_save(
+        base=base,
+        name=name,
+        level=level,
+        team=team,
+        text=text,
+        provider=provider,
+        exchange=exchange,
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def _recipe_new_save(
+    *, base: RecipeVersion, name, level, team, text, provider, exchange, actor
+) -> NewRecipe:
+    child = services.recipe_clone(
+        recipe=base.recipe, name=name, level=level, actor=actor, team=team
+    )
+    first = services.recipe_version_latest(child)
+    if first.parent_version_id != base.pk:
+        raise services.StalePatch({"family": [f"{base.recipe.name} changed meanwhile: ask again."]})
+    conversation = Conversation.objects.create(recipe=child, started_by=services._person(actor))
+    Message.objects.create(
+        conversation=conversation,
+        role=MessageRole.USER,
+        content=text,
+        author=services._person(actor),
+    )
+    answer = _answer_save(conversation, first, provider, exchange)
+    proposal = answer.proposals.filter(status=ProposalStatus.VALID).order_by("id").first()
+    version = proposal_apply(proposal=proposal, actor=actor)
+    proposal.refresh_from_db()
+    return NewRecipe(recipe=child, version=version, proposal=proposal, message=answer)

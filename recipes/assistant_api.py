@@ -10,10 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import valid
+from core.permissions import require
 from core.throttling import PrincipalRateThrottle
 from recipes import assistant, selectors
-from recipes.api import VersionDetailOutput
-from recipes.models import Conversation, Message, Proposal
+from recipes.api import RecipeOutput, VersionDetailOutput
+from recipes.models import Conversation, Family, Level, Message, Proposal
 
 
 class AssistantRateThrottle(PrincipalRateThrottle):
@@ -121,6 +122,7 @@ class AssistantMessageApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         recipe = selectors.recipe_get(slug=slug, user=request.user)
+        require(request.user, "recipes.add_conversation", recipe)
         data = valid(MessageInput(data=request.data))
         answer = assistant.assistant_message_send(
             recipe=recipe,
@@ -193,9 +195,67 @@ class ProposalExplainApi(APIView):
     )
     def post(self, request: Request, slug: str, proposal: int) -> Response:
         recipe = selectors.recipe_get(slug=slug, user=request.user)
+        require(request.user, "recipes.add_conversation", recipe)
         found = assistant.proposal_get(recipe=recipe, proposal_id=proposal, actor=request.user)
         data = valid(ExplainInput(data=request.data))
         answer = assistant.proposal_explain(
             proposal=found, provider=assistant.provider_pick(data["provider"]), actor=request.user
         )
         return Response(MessageOutput(answer).data, status=status.HTTP_201_CREATED)
+
+
+class RecipeNewInput(serializers.Serializer):
+    family = serializers.ChoiceField(choices=Family.choices)
+    goal = serializers.CharField(help_text="What the recipe is for, in plain words.")
+    name = serializers.CharField(max_length=200)
+    level = serializers.ChoiceField(
+        choices=[Level.INDUSTRY, Level.CLIENT], default=Level.CLIENT, required=False
+    )
+    provider = serializers.CharField(help_text="A connected provider's name or id.")
+    model = serializers.CharField(required=False, allow_blank=True, default="")
+    team = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Your team's slug (if several)."
+    )
+
+    class Meta:
+        ref_name = "AssistantRecipeNew"
+
+
+class RecipeNewOutput(serializers.Serializer):
+    recipe = RecipeOutput()
+    version = VersionDetailOutput()
+    proposal = ProposalOutput()
+    conversation = serializers.IntegerField(source="message.conversation_id")
+    message = serializers.CharField(source="message.content")
+
+    class Meta:
+        ref_name = "AssistantRecipeNewResult"
+
+
+class AssistantRecipeNewApi(APIView):
+    """A new child recipe of the family's baseline whose first draft version is the model's
+    first manifest (a validated patch on the baseline); 400 with the reasons and nothing
+    created when the model's proposals stay refused after the retries."""
+
+    parser_classes = [JSONParser]
+    perms = {"POST": assistant.ADD_RECIPE}
+    throttle_classes = _THROTTLES
+
+    @extend_schema(
+        operation_id="recipe_assistant_new",
+        request=RecipeNewInput,
+        responses={201: RecipeNewOutput},
+    )
+    def post(self, request: Request) -> Response:
+        data = valid(RecipeNewInput(data=request.data))
+        made = assistant.assistant_recipe_new(
+            family=data["family"],
+            goal=data["goal"],
+            name=data["name"],
+            level=data["level"],
+            team=data["team"],
+            provider=assistant.provider_pick(data["provider"]),
+            actor=request.user,
+            model=data["model"] or None,
+        )
+        return Response(RecipeNewOutput(made).data, status=status.HTTP_201_CREATED)

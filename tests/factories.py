@@ -35,8 +35,13 @@ def default_team():
 def role_user(role: str, *, team=None, **fields):
     """A user holding `role` (core.roles) and a member of `team` (the default team unless
     given; pass team=False for none)."""
-    from django.contrib.auth.models import Group
+    from django.contrib.auth.models import Group, Permission
 
+    from core.roles import roles_sync
+
+    if not Group.objects.filter(name=role).exists():
+        # A transactional test's flush empties the roles the data migration made.
+        roles_sync(Group, Permission)
     user = UserFactory(**fields)
     user.groups.add(Group.objects.get(name=role))
     if team is not False:

@@ -10,7 +10,9 @@ chunk (score, write, log, commit: once), cancel, resume, progress.
 Tasks are acks_late: a worker killed mid-chunk has its message redelivered and the chunk
 is redone; a chunk committed before is skipped (the claim is an UPDATE ... WHERE NOT done,
 so two runs of one chunk cannot both commit), and the log INSERT ignores request ids
-already there. `HUB_BATCH_PARALLEL_CHUNKS` chunks of one job are queued at once.
+already there. `HUB_BATCH_PARALLEL_CHUNKS` chunks of one job are queued at once. A broker
+that never redelivers (the embedded filesystem one) is covered by beat: a job with no chunk
+committed for `HUB_BATCH_RESUME_AFTER_SECONDS` is resumed (batch_resume_stalled).
 """
 
 from __future__ import annotations

@@ -310,6 +310,33 @@ ROWS.update(
         ("inference:batch_list", "GET"): ("/batches/", None, PAGE_READ),
     }
 )
+ASSIST = f"/api/v1/recipes/{R}/assistant"
+ROWS.update(
+    {
+        ("api-recipe-assistant-messages", "POST"): (f"{ASSIST}/messages", {}, API_OPERATE),
+        ("api-recipe-assistant-conversations", "GET"): (f"{ASSIST}/conversations/", None, API_READ),
+        ("api-recipe-assistant-conversation", "GET"): (
+            f"{ASSIST}/conversations/{{conversation}}/", None, API_READ,
+        ),
+        ("api-recipe-assistant-proposal-apply", "POST"): (
+            f"{ASSIST}/proposals/{{proposal}}/apply", {}, API_OPERATE,
+        ),
+        ("api-recipe-assistant-proposal-explain", "POST"): (
+            f"{ASSIST}/proposals/{{proposal}}/explain", {}, API_OPERATE,
+        ),
+        ("api-recipe-assistant-new", "POST"): ("/api/v1/recipes/assistant/new", {}, ANY_OPERATOR_API),
+        ("recipes:assistant_new", "POST"): ("/library/assistant/new", {}, ANY_OPERATOR_PAGE),
+        ("recipes:assistant_message", "POST"): (
+            f"/library/recipes/{R}/assistant/messages", {}, PAGE_OPERATE,
+        ),
+        ("recipes:assistant_apply", "POST"): (
+            f"/library/recipes/{R}/assistant/proposals/{{proposal}}/apply", {}, PAGE_OPERATE,
+        ),
+        ("recipes:assistant_explain", "POST"): (
+            f"/library/recipes/{R}/assistant/proposals/{{proposal}}/explain", {}, PAGE_OPERATE,
+        ),
+    }
+)
 ROWS[("logout", "POST")] = ("/logout/", {}, dict.fromkeys(CALLERS, LOGIN))
 
 
@@ -371,6 +398,7 @@ def world(db):
     from governance.models import ReportJob
     from inference.models import BatchJob
     from recipes.baselines import recipes_seed
+    from recipes.models import Conversation, Message, Proposal
     from monitoring.alerts import alert_open
     from rollouts.services import rollout_start
     from tests.groups.factories import make_api_key
@@ -406,6 +434,11 @@ def world(db):
     )
     report_job = ReportJob.objects.create(model_version=version)
     recipe = next(r for r in recipes_seed() if r.level == "baseline")
+    conversation = Conversation.objects.create(recipe=recipe)
+    proposal = Proposal.objects.create(
+        message=Message.objects.create(conversation=conversation, role="assistant", content=""),
+        status="refused",
+    )
     alert = alert_open(group=group, title="Drift", severity="warning", source="matrix", evidence={})
     return {
         "people": people,
@@ -424,6 +457,8 @@ def world(db):
             "batch": batch.pk,
             "report_job": report_job.pk,
             "recipe": recipe.slug,
+            "conversation": conversation.pk,
+            "proposal": proposal.pk,
             "recipe_version": recipe.versions.order_by("-id").first().version,
         },
     }

@@ -57,48 +57,67 @@ def _send(user, provider, text="Make MAE stricter", **extra):
     return _client(user).post(MESSAGES, body, format="json")
 
 
-def test_a_valid_proposal_is_returned_and_applied_as_a_draft(
+def _valid_exchange(operator, provider, fake_provider_server) -> dict:
+    fake_provider_server.structured_answers.append(_answer(_proposal(18.5)))
+    response = _send(operator, provider)
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_a_valid_proposal_is_returned_with_its_diff_and_usage(
     seeded, operator, provider, fake_provider_server
 ):
-    fake_provider_server.structured_answers.append(_answer(_proposal(18.5)))
+    body = _valid_exchange(operator, provider, fake_provider_server)
 
-    response = _send(operator, provider)
-
-    assert response.status_code == 201, response.json()
-    body = response.json()
     assert body["message"] == "Here is a change."
-    assert body["provider"] == "Local vLLM" and body["model"] == provider.default_model
-    assert body["input_tokens"] == 10 and body["output_tokens"] == 5 and body["attempts"] == 1
+    assert body["provider"] == "Local vLLM"
+    assert body["model"] == provider.default_model
+    assert (body["input_tokens"], body["output_tokens"], body["attempts"]) == (10, 5, 1)
     (proposal,) = body["proposals"]
-    assert proposal["status"] == "valid" and proposal["reasons"] == {}
+    assert proposal["status"] == "valid"
+    assert proposal["reasons"] == {}
     assert proposal["summary"] == "Tighten the MAE threshold"
     assert {"op": "replace", "path": THRESHOLD, "value": 18.5} in proposal["diff"]
-    # What the model was given: the manifest, its provenance, the schema, the message.
+
+
+def test_the_model_is_given_manifest_provenance_schema_and_message(
+    seeded, operator, provider, fake_provider_server
+):
+    _valid_exchange(operator, provider, fake_provider_server)
+
     sent = fake_provider_server.requests_to("/chat/completions")[0].json
     assert sent["response_format"]["type"] == "json_schema"
     context = sent["messages"][1]["content"]
-    assert '"threshold": 22.0' in context and '"provenance"' in context
-    assert "MANIFEST JSON SCHEMA" in context and "Make MAE stricter" in context
-    base = _latest(INDUSTRY)
+    for expected in ('"threshold": 22.0', '"provenance"', "MANIFEST JSON SCHEMA"):
+        assert expected in context
+    assert context.endswith("Make MAE stricter")
 
-    applied = _client(operator).post(
-        f"/api/v1/recipes/{INDUSTRY}/assistant/proposals/{proposal['id']}/apply"
-    )
+
+def test_applying_a_valid_proposal_makes_a_draft_that_names_it(
+    seeded, operator, provider, fake_provider_server
+):
+    body = _valid_exchange(operator, provider, fake_provider_server)
+    proposal_id = body["proposals"][0]["id"]
+    base = _latest(INDUSTRY)
+    apply = f"/api/v1/recipes/{INDUSTRY}/assistant/proposals/{proposal_id}/apply"
+
+    applied = _client(operator).post(apply)
 
     assert applied.status_code == 201, applied.json()
     version = _latest(INDUSTRY)
     assert applied.json()["version"] == version.version != base.version
     assert version.status == RecipeStatus.DRAFT
     assert version.effective["evaluation"]["metrics"][0]["threshold"] == 18.5
-    assert f"Assistant proposal #{proposal['id']}" in version.change_note
-    assert f"conversation #{body['conversation']}" in version.change_note
-    assert "Local vLLM" in version.change_note and provider.default_model in version.change_note
-    assert base.content_hash in version.change_note
-    assert Proposal.objects.get(pk=proposal["id"]).status == "applied"
-    again = _client(operator).post(
-        f"/api/v1/recipes/{INDUSTRY}/assistant/proposals/{proposal['id']}/apply"
-    )
-    assert again.status_code == 409
+    note = version.change_note
+    for expected in (
+        f"Assistant proposal #{proposal_id}",
+        f"conversation #{body['conversation']}",
+        f"Local vLLM / {provider.default_model}",
+        base.content_hash,
+    ):
+        assert expected in note
+    assert Proposal.objects.get(pk=proposal_id).status == "applied"
+    assert _client(operator).post(apply).status_code == 409
 
 
 def test_an_invalid_proposal_is_retried_with_the_errors_then_refused(
@@ -132,7 +151,7 @@ def test_an_invalid_proposal_is_retried_with_the_errors_then_refused(
 
 def test_a_proposal_fixed_on_retry_is_valid(seeded, operator, provider, fake_provider_server):
     fake_provider_server.structured_answers.extend(
-        [_answer(_proposal(-3)), _answer(_proposal(19.0))]
+        [_answer(_proposal("strict")), _answer(_proposal(19.0))]
     )
 
     body = _send(operator, provider).json()
@@ -181,9 +200,11 @@ def test_the_author_of_an_applied_proposal_cannot_approve_it(
     both.groups.add(Group.objects.get(name="Approver"))
     fake_provider_server.structured_answers.append(_answer(_proposal(18.5)))
     (proposal,) = _send(both, provider).json()["proposals"]
-    version = _client(both).post(
-        f"/api/v1/recipes/{INDUSTRY}/assistant/proposals/{proposal['id']}/apply"
-    ).json()["version"]
+    version = (
+        _client(both)
+        .post(f"/api/v1/recipes/{INDUSTRY}/assistant/proposals/{proposal['id']}/apply")
+        .json()["version"]
+    )
     approve = f"/api/v1/recipes/{INDUSTRY}/versions/{version}/approve"
 
     own = _client(both).post(approve)
@@ -193,7 +214,9 @@ def test_the_author_of_an_applied_proposal_cannot_approve_it(
     assert other.status_code == 200 and other.json()["status"] == "approved"
 
 
-def test_anthropic_answers_through_its_tool_call(seeded, operator, make_provider, fake_provider_server):
+def test_anthropic_answers_through_its_tool_call(
+    seeded, operator, make_provider, fake_provider_server
+):
     claude = make_provider(kind="anthropic", name="Claude")
     fake_provider_server.structured_answers.append(_answer(_proposal(20.0)))
 
@@ -205,7 +228,9 @@ def test_anthropic_answers_through_its_tool_call(seeded, operator, make_provider
     assert sent["messages"][0]["role"] == "user"
 
 
-def test_the_conversation_continues_and_is_stored(seeded, operator, viewer, provider, fake_provider_server):
+def test_the_conversation_continues_and_is_stored(
+    seeded, operator, viewer, provider, fake_provider_server
+):
     fake_provider_server.structured_answers.extend(
         [_answer(_proposal(18.5)), _answer(message="Because errors fell.")]
     )
@@ -288,18 +313,10 @@ def test_an_unknown_or_disconnected_provider_is_refused(seeded, operator, make_p
     assert response.status_code == 400 and "provider" in response.json()["errors"]
 
 
-def test_the_assistant_is_rate_limited_per_user(
-    seeded, operator, provider, fake_provider_server, settings
-):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
-            "recipe_assistant": "1/min",
-        },
-    }
+def test_the_assistant_is_rate_limited_per_user(seeded, operator, provider, fake_provider_server):
     from recipes.assistant_api import AssistantRateThrottle
 
+    # DRF reads the rates once, at import: set this scope's rate on the class.
     AssistantRateThrottle.THROTTLE_RATES = {"recipe_assistant": "1/min"}
     try:
         fake_provider_server.structured_answers.extend([_answer(), _answer()])

@@ -47,7 +47,10 @@ app.conf.beat_schedule.update(
 # complete, just after midnight UTC (monitoring/snapshots.py).
 app.conf.beat_schedule.update(
     {
-        "monitoring-snapshots-hourly": {"task": "monitoring.snapshots_hourly", "schedule": crontab(minute=5)},
+        "monitoring-snapshots-hourly": {
+            "task": "monitoring.snapshots_hourly",
+            "schedule": crontab(minute=5),
+        },
         "monitoring-snapshots-daily": {
             "task": "monitoring.snapshots_daily",
             "schedule": crontab(minute=15, hour=0),
@@ -56,6 +59,4 @@ app.conf.beat_schedule.update(
 )
 
 # Rollouts: one decision per running rollout every minute (rollouts/services.py).
-app.conf.beat_schedule.update(
-    {"rollouts-tick": {"task": "rollouts.tick", "schedule": 60.0}}
-)
+app.conf.beat_schedule.update({"rollouts-tick": {"task": "rollouts.tick", "schedule": 60.0}})

@@ -351,7 +351,9 @@ HUB_BATCH_RESUME_AFTER_SECONDS = env.int("HUB_BATCH_RESUME_AFTER_SECONDS", defau
 # A skops artifact's size, its unpacked size and entries, and its zip compression ratio are
 # checked before skops reads it (a zip bomb is refused); metadata/import documents too.
 HUB_ARTIFACT_MAX_BYTES = env.int("HUB_ARTIFACT_MAX_BYTES", default=50 * 1024 * 1024)
-HUB_ARTIFACT_MAX_UNCOMPRESSED_BYTES = env.int("HUB_ARTIFACT_MAX_UNCOMPRESSED_BYTES", default=512 * 1024 * 1024)
+HUB_ARTIFACT_MAX_UNCOMPRESSED_BYTES = env.int(
+    "HUB_ARTIFACT_MAX_UNCOMPRESSED_BYTES", default=512 * 1024 * 1024
+)
 HUB_ARTIFACT_MAX_RATIO = env.int("HUB_ARTIFACT_MAX_RATIO", default=200)
 HUB_ARTIFACT_MAX_ENTRIES = env.int("HUB_ARTIFACT_MAX_ENTRIES", default=10_000)
 HUB_METADATA_MAX_BYTES = env.int("HUB_METADATA_MAX_BYTES", default=5 * 1024 * 1024)
@@ -375,7 +377,9 @@ LOGGING = {
 # A reference keeps a seeded sample of this many rows (plus exact summaries of all rows).
 HUB_MONITORING_REFERENCE_ROWS = env.int("HUB_MONITORING_REFERENCE_ROWS", default=10_000)
 HUB_MONITORING_SEED = env.int("HUB_MONITORING_SEED", default=2026)
-HUB_MONITORING_REFERENCE_MAX_BYTES = env.int("HUB_MONITORING_REFERENCE_MAX_BYTES", default=50 * 1024 * 1024)
+HUB_MONITORING_REFERENCE_MAX_BYTES = env.int(
+    "HUB_MONITORING_REFERENCE_MAX_BYTES", default=50 * 1024 * 1024
+)
 HUB_MONITORING_REFERENCE_MAX_ROWS = env.int("HUB_MONITORING_REFERENCE_MAX_ROWS", default=1_000_000)
 # A snapshot reads at most this many rows of a member's window (a systematic sample).
 HUB_MONITORING_SAMPLE_ROWS = env.int("HUB_MONITORING_SAMPLE_ROWS", default=5_000)

@@ -54,9 +54,18 @@ class WorkerProcess:
         self._ready = threading.Event()
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "hub", "worker",
-                "--pool=solo", "--concurrency=1", "--loglevel=INFO",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "hub",
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
                 f"--hostname=test-worker-{os.getpid()}@%h",
             ],
             cwd=settings.BASE_DIR,

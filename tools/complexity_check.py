@@ -20,7 +20,9 @@ def _functions(blocks: list[dict]):
 def main() -> int:
     out = subprocess.run(
         [sys.executable, "-m", "radon", "cc", "-j", "-e", EXCLUDE, "."],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     over = [
         f"{path}:{block['lineno']} {block['name']} (CC {block['complexity']})"

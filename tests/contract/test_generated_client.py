@@ -22,9 +22,22 @@ def _generate(server, folder: Path) -> None:
         (folder / "schema.json").write_bytes(response.read())
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     subprocess.run(
-        [str(BIN / "openapi-python-client"), "generate", "--path", "schema.json",
-         "--meta", "none", "--output-path", "model_hub_client"],
-        cwd=folder, env=env, check=True, capture_output=True, text=True, timeout=300,
+        [
+            str(BIN / "openapi-python-client"),
+            "generate",
+            "--path",
+            "schema.json",
+            "--meta",
+            "none",
+            "--output-path",
+            "model_hub_client",
+        ],
+        cwd=folder,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -37,7 +50,9 @@ def test_a_generated_client_predicts_and_sends_feedback(contract_server, tmp_pat
     feedback = importlib.import_module("model_hub_client.api.groups.groups_feedback")
     models = importlib.import_module("model_hub_client.models")
 
-    client = client_module.AuthenticatedClient(base_url=contract_server.url, token=contract_server.key)
+    client = client_module.AuthenticatedClient(
+        base_url=contract_server.url, token=contract_server.key
+    )
     inputs = dict.fromkeys(contract_server.features, 1.0)
     body = models.PredictSingle.from_dict({"inputs": inputs, "routing_key": "applicant-7"})
     answer = predict.sync(client=client, slug=contract_server.group_slug, body=body)

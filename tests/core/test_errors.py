@@ -23,7 +23,10 @@ def test_the_handler_renders_a_service_error_with_its_status():
 def test_nested_serializer_errors_become_flat_field_paths():
     detail = {"members": [{}, {"weight": ["Too big."]}], "non_field_errors": ["Bad."]}
 
-    assert flatten_errors(detail) == {"members[1].weight": ["Too big."], "non_field_errors": ["Bad."]}
+    assert flatten_errors(detail) == {
+        "members[1].weight": ["Too big."],
+        "non_field_errors": ["Bad."],
+    }
 
 
 def test_an_unexpected_exception_in_an_api_view_is_a_json_500():

@@ -24,7 +24,12 @@ from tests.factories import TeamFactory, default_team, role_user
 
 ALLOW, LOGIN, DENY, UNAUTH, NOTFOUND = "allow", "login", 403, 401, 404
 ANON, VIEWER, OPERATOR, OTHER_OP, APPROVER, ADMIN = (
-    "anonymous", "viewer", "operator", "other-team operator", "approver", "admin",
+    "anonymous",
+    "viewer",
+    "operator",
+    "other-team operator",
+    "approver",
+    "admin",
 )
 KEY_PREDICT, KEY_READ, KEY_MANAGE = "key:predict", "key:read", "key:manage"
 CALLERS = (ANON, VIEWER, OPERATOR, OTHER_OP, APPROVER, ADMIN, KEY_PREDICT, KEY_READ, KEY_MANAGE)
@@ -92,30 +97,42 @@ ROWS: dict[tuple[str, str], tuple[str, dict | None, dict]] = {
     ("registry:model_detail", "GET"): (f"/models/{M}/", None, PAGE_READ),
     ("registry:version_detail", "GET"): (f"/models/{M}/versions/{V}/", None, PAGE_READ),
     ("registry:version_transition", "POST"): (
-        f"/models/{M}/versions/{V}/status/", {"status": "staging"}, PAGE_OPERATE,
+        f"/models/{M}/versions/{V}/status/",
+        {"status": "staging"},
+        PAGE_OPERATE,
     ),
     ("registry:version_upload", "GET"): ("/models/upload/", None, _who(OPERATOR, OTHER_OP, ADMIN)),
     ("registry:model_import", "GET"): ("/models/import/", None, _who(OPERATOR, OTHER_OP, ADMIN)),
     ("registry:model_import_confirm", "POST"): (
-        "/models/import/confirm/", {}, _who(OPERATOR, OTHER_OP, ADMIN),
+        "/models/import/confirm/",
+        {},
+        _who(OPERATOR, OTHER_OP, ADMIN),
     ),
     # registry API
     ("registry-metadata-schema", "GET"): ("/api/v1/schema/model-metadata", None, API_PUBLIC),
     ("registry-model-list", "GET"): ("/api/v1/models/", None, API_READ),
     ("registry-model-list", "POST"): (
-        "/api/v1/models/", {}, _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
+        "/api/v1/models/",
+        {},
+        _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
     ),
     ("registry-model-detail", "GET"): (f"/api/v1/models/{M}/", None, API_READ),
     ("registry-version-upload", "POST"): (f"/api/v1/models/{M}/versions/", {}, API_OPERATE),
     ("registry-version-detail", "GET"): (f"/api/v1/models/{M}/versions/{V}/", None, API_READ),
     ("registry-version-status", "POST"): (
-        f"/api/v1/models/{M}/versions/{V}/status", {"status": "staging"}, API_OPERATE,
+        f"/api/v1/models/{M}/versions/{V}/status",
+        {"status": "staging"},
+        API_OPERATE,
     ),
     ("registry-model-import", "POST"): (
-        "/api/v1/models/import", {}, _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
+        "/api/v1/models/import",
+        {},
+        _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
     ),
     ("registry-model-import-confirm", "POST"): (
-        "/api/v1/models/import/confirm", {}, _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
+        "/api/v1/models/import/confirm",
+        {},
+        _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
     ),
     # groups pages
     ("groups:group_list", "GET"): ("/groups/", None, PAGE_READ),
@@ -124,12 +141,22 @@ ROWS: dict[tuple[str, str], tuple[str, dict | None, dict]] = {
     ("groups:group_promote", "POST"): (f"/groups/{G}/promote/", {}, PAGE_OPERATE),
     ("groups:group_traffic", "POST"): (f"/groups/{G}/traffic/", {}, PAGE_OPERATE),
     ("groups:group_rollback", "POST"): (f"/groups/{G}/rollback/", {}, PAGE_OPERATE),
-    ("groups:pending_approve", "POST"): (f"/groups/{G}/pending/{{pending}}/approve/", {}, PAGE_APPROVE),
-    ("groups:pending_reject", "POST"): (f"/groups/{G}/pending/{{pending}}/reject/", {}, PAGE_APPROVE),
+    ("groups:pending_approve", "POST"): (
+        f"/groups/{G}/pending/{{pending}}/approve/",
+        {},
+        PAGE_APPROVE,
+    ),
+    ("groups:pending_reject", "POST"): (
+        f"/groups/{G}/pending/{{pending}}/reject/",
+        {},
+        PAGE_APPROVE,
+    ),
     # groups API
     ("api-group-list", "GET"): ("/api/v1/groups/", None, API_READ),
     ("api-group-list", "POST"): (
-        "/api/v1/groups/", {}, _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
+        "/api/v1/groups/",
+        {},
+        _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
     ),
     ("api-group-detail", "GET"): (f"/api/v1/groups/{G}/", None, API_READ),
     ("api-group-detail", "PATCH"): (f"/api/v1/groups/{G}/", {"description": "x"}, API_OPERATE),
@@ -139,10 +166,14 @@ ROWS: dict[tuple[str, str], tuple[str, dict | None, dict]] = {
     ("api-group-rollback", "POST"): (f"/api/v1/groups/{G}/rollback", {}, API_OPERATE),
     ("api-group-pending-changes", "GET"): (f"/api/v1/groups/{G}/pending-changes/", None, API_READ),
     ("api-group-pending-approve", "POST"): (
-        f"/api/v1/groups/{G}/pending-changes/{{pending}}/approve", {}, API_APPROVE,
+        f"/api/v1/groups/{G}/pending-changes/{{pending}}/approve",
+        {},
+        API_APPROVE,
     ),
     ("api-group-pending-reject", "POST"): (
-        f"/api/v1/groups/{G}/pending-changes/{{pending}}/reject", {}, API_APPROVE,
+        f"/api/v1/groups/{G}/pending-changes/{{pending}}/reject",
+        {},
+        API_APPROVE,
     ),
     # inference
     ("group-predict", "POST"): (f"/api/v1/groups/{G}/predict", {}, API_PREDICT),
@@ -152,9 +183,15 @@ ROWS: dict[tuple[str, str], tuple[str, dict | None, dict]] = {
     ("inference:group_compare", "GET"): (f"/groups/{G}/compare/", None, PAGE_READ),
     ("inference:group_inferences", "GET"): (f"/groups/{G}/inferences/", None, PAGE_READ),
     ("inference:group_inferences_export", "GET"): (
-        f"/groups/{G}/inferences/export.csv", None, PAGE_READ,
+        f"/groups/{G}/inferences/export.csv",
+        None,
+        PAGE_READ,
     ),
-    ("inference:inference_detail", "GET"): (f"/groups/{G}/inferences/{{request_id}}/", None, PAGE_READ),
+    ("inference:inference_detail", "GET"): (
+        f"/groups/{G}/inferences/{{request_id}}/",
+        None,
+        PAGE_READ,
+    ),
     ("inference:version_live", "GET"): ("/inference/versions/{version_id}/live/", None, PAGE_READ),
     ("inference:legacy_group", "GET"): (f"/inference/groups/{G}/compare/", None, _who(*PEOPLE)),
     # training
@@ -166,7 +203,9 @@ ROWS: dict[tuple[str, str], tuple[str, dict | None, dict]] = {
     ("training:job_join_group", "POST"): ("/training/jobs/{job}/join-group", {}, PAGE_OPERATE),
     ("api-training-job-list", "GET"): ("/api/v1/training/jobs/", None, API_READ),
     ("api-training-job-list", "POST"): (
-        "/api/v1/training/jobs/", {}, _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
+        "/api/v1/training/jobs/",
+        {},
+        _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,)),
     ),
     ("api-training-job-detail", "GET"): ("/api/v1/training/jobs/{job}/", None, API_READ),
     ("api-training-job-cancel", "POST"): ("/api/v1/training/jobs/{job}/cancel", {}, API_OPERATE),
@@ -175,51 +214,105 @@ ROWS.update(
     {
         ("api-rollout-list", "GET"): (f"/api/v1/groups/{G}/rollouts/", None, API_READ),
         ("api-rollout-list", "POST"): (f"/api/v1/groups/{G}/rollouts/", {}, API_OPERATE),
-        ("api-rollout-detail", "GET"): (f"/api/v1/groups/{G}/rollouts/{{rollout}}/", None, API_READ),
-        ("api-rollout-pause", "POST"): (f"/api/v1/groups/{G}/rollouts/{{rollout}}/pause/", {}, API_OPERATE),
-        ("api-rollout-resume", "POST"): (
-            f"/api/v1/groups/{G}/rollouts/{{rollout}}/resume/", {}, API_OPERATE,
+        ("api-rollout-detail", "GET"): (
+            f"/api/v1/groups/{G}/rollouts/{{rollout}}/",
+            None,
+            API_READ,
         ),
-        ("api-rollout-abort", "POST"): (f"/api/v1/groups/{G}/rollouts/{{rollout}}/abort/", {}, API_OPERATE),
+        ("api-rollout-pause", "POST"): (
+            f"/api/v1/groups/{G}/rollouts/{{rollout}}/pause/",
+            {},
+            API_OPERATE,
+        ),
+        ("api-rollout-resume", "POST"): (
+            f"/api/v1/groups/{G}/rollouts/{{rollout}}/resume/",
+            {},
+            API_OPERATE,
+        ),
+        ("api-rollout-abort", "POST"): (
+            f"/api/v1/groups/{G}/rollouts/{{rollout}}/abort/",
+            {},
+            API_OPERATE,
+        ),
         ("rollouts:group_rollouts", "GET"): (f"/groups/{G}/rollouts/", None, PAGE_READ),
         ("rollouts:rollout_start", "POST"): (f"/groups/{G}/rollouts/start/", {}, PAGE_OPERATE),
         ("rollouts:rollout_detail", "GET"): (f"/groups/{G}/rollouts/{{rollout}}/", None, PAGE_READ),
-        ("rollouts:rollout_pause", "POST"): (f"/groups/{G}/rollouts/{{rollout}}/pause/", {}, PAGE_OPERATE),
-        ("rollouts:rollout_resume", "POST"): (f"/groups/{G}/rollouts/{{rollout}}/resume/", {}, PAGE_OPERATE),
-        ("rollouts:rollout_abort", "POST"): (f"/groups/{G}/rollouts/{{rollout}}/abort/", {}, PAGE_OPERATE),
+        ("rollouts:rollout_pause", "POST"): (
+            f"/groups/{G}/rollouts/{{rollout}}/pause/",
+            {},
+            PAGE_OPERATE,
+        ),
+        ("rollouts:rollout_resume", "POST"): (
+            f"/groups/{G}/rollouts/{{rollout}}/resume/",
+            {},
+            PAGE_OPERATE,
+        ),
+        ("rollouts:rollout_abort", "POST"): (
+            f"/groups/{G}/rollouts/{{rollout}}/abort/",
+            {},
+            PAGE_OPERATE,
+        ),
     }
 )
 ANY_OPERATOR_API = _api(OPERATOR, OTHER_OP, ADMIN, keys=(KEY_MANAGE,))
 ROWS.update(
     {
         ("monitoring-version-reference", "GET"): (
-            f"/api/v1/models/{M}/versions/{V}/reference", None, API_READ,
+            f"/api/v1/models/{M}/versions/{V}/reference",
+            None,
+            API_READ,
         ),
         ("monitoring-version-reference", "PUT"): (
-            f"/api/v1/models/{M}/versions/{V}/reference", {}, API_OPERATE,
+            f"/api/v1/models/{M}/versions/{V}/reference",
+            {},
+            API_OPERATE,
         ),
         ("monitoring-group", "GET"): (f"/api/v1/groups/{G}/monitoring", None, API_READ),
         ("monitoring-group-run", "POST"): (f"/api/v1/groups/{G}/monitoring/run", {}, API_OPERATE),
         ("monitoring-group-reference", "POST"): (
-            f"/api/v1/groups/{G}/monitoring/reference", {}, API_OPERATE,
+            f"/api/v1/groups/{G}/monitoring/reference",
+            {},
+            API_OPERATE,
         ),
         ("monitoring-rule-list", "GET"): ("/api/v1/monitoring/rules/", None, API_READ),
         ("monitoring-rule-list", "POST"): ("/api/v1/monitoring/rules/", {}, ANY_OPERATOR_API),
         ("monitoring-alert-list", "GET"): ("/api/v1/monitoring/alerts/", None, API_READ),
         ("monitoring-alert-acknowledge", "POST"): (
-            "/api/v1/monitoring/alerts/{alert}/acknowledge", {}, API_OPERATE,
+            "/api/v1/monitoring/alerts/{alert}/acknowledge",
+            {},
+            API_OPERATE,
         ),
-        ("monitoring-webhook-list", "GET"): ("/api/v1/monitoring/webhooks/", None, ANY_OPERATOR_API),
+        ("monitoring-webhook-list", "GET"): (
+            "/api/v1/monitoring/webhooks/",
+            None,
+            ANY_OPERATOR_API,
+        ),
         ("monitoring-webhook-list", "POST"): ("/api/v1/monitoring/webhooks/", {}, ANY_OPERATOR_API),
         ("monitoring:group_monitoring", "GET"): (f"/groups/{G}/monitoring/", None, PAGE_READ),
-        ("monitoring:group_monitoring_run", "POST"): (f"/groups/{G}/monitoring/run/", {}, PAGE_OPERATE),
-        ("monitoring:alert_rule_create", "POST"): (f"/groups/{G}/monitoring/rules/", {}, PAGE_OPERATE),
-        ("monitoring:reference_from_window", "POST"): (
-            f"/groups/{G}/monitoring/reference/", {}, PAGE_OPERATE,
+        ("monitoring:group_monitoring_run", "POST"): (
+            f"/groups/{G}/monitoring/run/",
+            {},
+            PAGE_OPERATE,
         ),
-        ("monitoring:alert_acknowledge", "POST"): ("/monitoring/alerts/{alert}/acknowledge/", {}, PAGE_OPERATE),
+        ("monitoring:alert_rule_create", "POST"): (
+            f"/groups/{G}/monitoring/rules/",
+            {},
+            PAGE_OPERATE,
+        ),
+        ("monitoring:reference_from_window", "POST"): (
+            f"/groups/{G}/monitoring/reference/",
+            {},
+            PAGE_OPERATE,
+        ),
+        ("monitoring:alert_acknowledge", "POST"): (
+            "/monitoring/alerts/{alert}/acknowledge/",
+            {},
+            PAGE_OPERATE,
+        ),
         ("monitoring:version_monitoring", "GET"): (
-            f"/models/{M}/versions/{V}/monitoring/", None, PAGE_READ,
+            f"/models/{M}/versions/{V}/monitoring/",
+            None,
+            PAGE_READ,
         ),
     }
 )
@@ -243,28 +336,42 @@ ROWS.update(
         ("governance:inventory_csv", "GET"): ("/inventory/export.csv", None, PAGE_READ),
         ("governance:inventory_xlsx", "GET"): ("/inventory/export.xlsx", None, PAGE_READ),
         ("governance:inventory_edit", "GET"): (
-            f"/inventory/{M}/edit/", None, _who(OPERATOR, APPROVER, ADMIN),
+            f"/inventory/{M}/edit/",
+            None,
+            _who(OPERATOR, APPROVER, ADMIN),
         ),
         ("governance:group_history", "GET"): (f"/groups/{G}/history/", None, PAGE_READ),
-        ("governance:version_report", "GET"): (f"/models/{M}/versions/{V}/report/", None, PAGE_READ),
+        ("governance:version_report", "GET"): (
+            f"/models/{M}/versions/{V}/report/",
+            None,
+            PAGE_READ,
+        ),
         ("governance:version_report_pdf", "GET"): (
-            f"/models/{M}/versions/{V}/report.pdf", None, PAGE_READ,
+            f"/models/{M}/versions/{V}/report.pdf",
+            None,
+            PAGE_READ,
         ),
         # A report is a read: any reader may have one generated.
         ("governance:report_job_create", "POST"): (
-            f"/models/{M}/versions/{V}/report/jobs/", {}, PAGE_READ,
+            f"/models/{M}/versions/{V}/report/jobs/",
+            {},
+            PAGE_READ,
         ),
         ("governance:report_job", "GET"): ("/reports/{report_job}/", None, PAGE_READ),
         ("governance:report_job_pdf", "GET"): ("/reports/{report_job}/pdf", None, PAGE_READ),
         ("api-inventory", "GET"): ("/api/v1/inventory/", None, API_READ),
         ("api-group-history", "GET"): (f"/api/v1/groups/{G}/history", None, API_READ),
         ("api-version-report-pdf", "GET"): (
-            f"/api/v1/models/{M}/versions/{V}/report.pdf", None, API_READ,
+            f"/api/v1/models/{M}/versions/{V}/report.pdf",
+            None,
+            API_READ,
         ),
         ("api-report-job", "GET"): ("/api/v1/report-jobs/{report_job}", None, API_READ),
         ("api-report-job-pdf", "GET"): ("/api/v1/report-jobs/{report_job}/pdf", None, API_READ),
         ("registry-model-detail", "PATCH"): (
-            f"/api/v1/models/{M}/", {"business_purpose": "Scores applicants."}, API_OPERATE,
+            f"/api/v1/models/{M}/",
+            {"business_purpose": "Scores applicants."},
+            API_OPERATE,
         ),
     }
 )
@@ -282,13 +389,19 @@ ROWS.update(
         ("api-recipe-version-list", "GET"): (f"/api/v1/recipes/{R}/versions/", None, API_READ),
         ("api-recipe-version-list", "POST"): (f"/api/v1/recipes/{R}/versions/", {}, API_OPERATE),
         ("api-recipe-version-detail", "GET"): (
-            f"/api/v1/recipes/{R}/versions/{RV}/", None, API_READ,
+            f"/api/v1/recipes/{R}/versions/{RV}/",
+            None,
+            API_READ,
         ),
         ("api-recipe-version-approve", "POST"): (
-            f"/api/v1/recipes/{R}/versions/{RV}/approve", {}, API_APPROVE,
+            f"/api/v1/recipes/{R}/versions/{RV}/approve",
+            {},
+            API_APPROVE,
         ),
         ("api-recipe-version-archive", "POST"): (
-            f"/api/v1/recipes/{R}/versions/{RV}/archive", {}, API_OPERATE,
+            f"/api/v1/recipes/{R}/versions/{RV}/archive",
+            {},
+            API_OPERATE,
         ),
         ("api-run-list", "GET"): ("/api/v1/runs/", None, API_READ),
         ("api-run-list", "POST"): ("/api/v1/runs/", {}, ANY_OPERATOR_API),
@@ -296,14 +409,22 @@ ROWS.update(
         ("api-run-deploy", "POST"): ("/api/v1/runs/{job}/deploy", {}, API_OPERATE),
         ("recipes:library", "GET"): ("/library/", None, PAGE_READ),
         ("recipes:recipe_detail", "GET"): (f"/library/recipes/{R}/", None, PAGE_READ),
-        ("recipes:version_detail", "GET"): (f"/library/recipes/{R}/versions/{RV}/", None, PAGE_READ),
+        ("recipes:version_detail", "GET"): (
+            f"/library/recipes/{R}/versions/{RV}/",
+            None,
+            PAGE_READ,
+        ),
         ("recipes:version_new", "POST"): (f"/library/recipes/{R}/versions/new", {}, PAGE_OPERATE),
         ("recipes:recipe_clone", "POST"): (f"/library/recipes/{R}/clone", {}, ANY_OPERATOR_PAGE),
         ("recipes:version_approve", "POST"): (
-            f"/library/recipes/{R}/versions/{RV}/approve", {}, PAGE_APPROVE,
+            f"/library/recipes/{R}/versions/{RV}/approve",
+            {},
+            PAGE_APPROVE,
         ),
         ("recipes:version_archive", "POST"): (
-            f"/library/recipes/{R}/versions/{RV}/archive", {}, PAGE_OPERATE,
+            f"/library/recipes/{R}/versions/{RV}/archive",
+            {},
+            PAGE_OPERATE,
         ),
         ("training:run_start", "POST"): ("/training/runs/new", {}, ANY_OPERATOR_PAGE),
         ("training:run_deploy", "POST"): ("/training/jobs/{job}/deploy", {}, PAGE_OPERATE),
@@ -316,24 +437,40 @@ ROWS.update(
         ("api-recipe-assistant-messages", "POST"): (f"{ASSIST}/messages", {}, API_OPERATE),
         ("api-recipe-assistant-conversations", "GET"): (f"{ASSIST}/conversations/", None, API_READ),
         ("api-recipe-assistant-conversation", "GET"): (
-            f"{ASSIST}/conversations/{{conversation}}/", None, API_READ,
+            f"{ASSIST}/conversations/{{conversation}}/",
+            None,
+            API_READ,
         ),
         ("api-recipe-assistant-proposal-apply", "POST"): (
-            f"{ASSIST}/proposals/{{proposal}}/apply", {}, API_OPERATE,
+            f"{ASSIST}/proposals/{{proposal}}/apply",
+            {},
+            API_OPERATE,
         ),
         ("api-recipe-assistant-proposal-explain", "POST"): (
-            f"{ASSIST}/proposals/{{proposal}}/explain", {}, API_OPERATE,
+            f"{ASSIST}/proposals/{{proposal}}/explain",
+            {},
+            API_OPERATE,
         ),
-        ("api-recipe-assistant-new", "POST"): ("/api/v1/recipes/assistant/new", {}, ANY_OPERATOR_API),
+        ("api-recipe-assistant-new", "POST"): (
+            "/api/v1/recipes/assistant/new",
+            {},
+            ANY_OPERATOR_API,
+        ),
         ("recipes:assistant_new", "POST"): ("/library/assistant/new", {}, ANY_OPERATOR_PAGE),
         ("recipes:assistant_message", "POST"): (
-            f"/library/recipes/{R}/assistant/messages", {}, PAGE_OPERATE,
+            f"/library/recipes/{R}/assistant/messages",
+            {},
+            PAGE_OPERATE,
         ),
         ("recipes:assistant_apply", "POST"): (
-            f"/library/recipes/{R}/assistant/proposals/{{proposal}}/apply", {}, PAGE_OPERATE,
+            f"/library/recipes/{R}/assistant/proposals/{{proposal}}/apply",
+            {},
+            PAGE_OPERATE,
         ),
         ("recipes:assistant_explain", "POST"): (
-            f"/library/recipes/{R}/assistant/proposals/{{proposal}}/explain", {}, PAGE_OPERATE,
+            f"/library/recipes/{R}/assistant/proposals/{{proposal}}/explain",
+            {},
+            PAGE_OPERATE,
         ),
     }
 )
@@ -350,7 +487,9 @@ def _admin_rows() -> dict[tuple[str, str], tuple[str, dict | None, dict]]:
     rows[("admin:index", "GET")] = ("/admin/", None, ADMIN_STAFF)
     # Roll-up bookkeeping is no role's business: superusers only.
     rows[("admin:inference_rollupstate_changelist", "GET")] = (
-        "/admin/inference/rollupstate/", None, ADMIN_NONE,
+        "/admin/inference/rollupstate/",
+        None,
+        ADMIN_NONE,
     )
     return rows
 
@@ -362,8 +501,10 @@ def _url_names(patterns, namespace: str = "") -> set[str]:
     names: set[str] = set()
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
-            inner = f"{namespace}:{pattern.namespace}" if namespace and pattern.namespace else (
-                pattern.namespace or namespace
+            inner = (
+                f"{namespace}:{pattern.namespace}"
+                if namespace and pattern.namespace
+                else (pattern.namespace or namespace)
             )
             names |= _url_names(pattern.url_patterns, inner)
         elif isinstance(pattern, URLPattern) and pattern.name:
@@ -375,7 +516,8 @@ def _product_url_names() -> set[str]:
     # The admin's generated per-model pages (add, change, delete, history) follow one rule,
     # the changelist's, which the rows cover model by model.
     return {
-        name for name in _url_names(get_resolver().url_patterns)
+        name
+        for name in _url_names(get_resolver().url_patterns)
         if not name.startswith("admin:") or name == "admin:index"
     }
 
@@ -394,12 +536,12 @@ def world(db):
     change, a logged request; callers of every kind."""
     from django.contrib.auth.models import Group, Permission
 
-    from groups.models import PendingChange
     from governance.models import ReportJob
+    from groups.models import PendingChange
     from inference.models import BatchJob
+    from monitoring.alerts import alert_open
     from recipes.baselines import recipes_seed
     from recipes.models import Conversation, Message, Proposal
-    from monitoring.alerts import alert_open
     from rollouts.services import rollout_start
     from tests.groups.factories import make_api_key
     from tests.inference.serving_factories import serving_group
@@ -495,5 +637,7 @@ def test_permission_matrix(client, world, name, method):
             found[caller] = _outcome(_call(client, caller, world, method, path, body))
             transaction.set_rollback(True)
 
-    wrong = {c: f"expected {expected[c]}, got {found[c]}" for c in CALLERS if found[c] != expected[c]}
+    wrong = {
+        c: f"expected {expected[c]}, got {found[c]}" for c in CALLERS if found[c] != expected[c]
+    }
     assert wrong == {}, f"{method} {path}"

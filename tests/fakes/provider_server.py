@@ -99,7 +99,9 @@ class _State:
     failures: list[_Failure] = field(default_factory=list)
     structured_answers: list[dict] = field(default_factory=list)
     text_answers: list[str] = field(default_factory=list)
-    models: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_MODELS.items()})
+    models: dict[str, list[str]] = field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_MODELS.items()}
+    )
     files: dict[str, dict] = field(default_factory=dict)
     jobs: dict[str, dict] = field(default_factory=dict)
     job_events: dict[str, list[dict]] = field(default_factory=dict)
@@ -298,8 +300,14 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
             self._handle()
 
         # --- plumbing ---------------------------------------------------------------------
-        def _send(self, status: int, payload: Any = None, *, raw: bytes | None = None,
-                  headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self,
+            status: int,
+            payload: Any = None,
+            *,
+            raw: bytes | None = None,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             data = raw if raw is not None else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -362,8 +370,9 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
                 or query.get("key")
             )
 
-        def _route(self, api: str, path: str, data: Any, body: bytes,
-                   content_type: str) -> tuple[int, Any]:
+        def _route(
+            self, api: str, path: str, data: Any, body: bytes, content_type: str
+        ) -> tuple[int, Any]:
             method = self.command
             if api == "gemini":
                 if method == "GET" and path.rstrip("/").endswith("/models"):
@@ -380,7 +389,10 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
                 return 404, _error_body(api, 404)
             # OpenAI and OpenAI-compatible
             if method == "GET" and path.rstrip("/").endswith("/models"):
-                return 200, {"object": "list", "data": [_openai_model(m) for m in server.models["openai"]]}
+                return 200, {
+                    "object": "list",
+                    "data": [_openai_model(m) for m in server.models["openai"]],
+                }
             if method == "POST" and path.endswith("/chat/completions"):
                 return 200, self._openai_chat(data or {})
             if "/files" in path and method == "POST":
@@ -401,19 +413,24 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
             return "This is a fake completion.", None
 
         def _openai_chat(self, data: dict) -> dict:
-            structured = (data.get("response_format") or {}).get("type") in {"json_schema", "json_object"}
+            structured = (data.get("response_format") or {}).get("type") in {
+                "json_schema",
+                "json_object",
+            }
             text, _ = self._answer_text(structured)
             return {
                 "id": server._next_id("chatcmpl"),
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": data.get("model", ""),
-                "choices": [{
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": "stop",
-                }],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
             }
 
@@ -425,8 +442,14 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
                 forced_tool = tools[0].get("name")
             if forced_tool:
                 _, answer = self._answer_text(True)
-                content = [{"type": "tool_use", "id": server._next_id("toolu"), "name": forced_tool,
-                            "input": answer if isinstance(answer, dict) else {}}]
+                content = [
+                    {
+                        "type": "tool_use",
+                        "id": server._next_id("toolu"),
+                        "name": forced_tool,
+                        "input": answer if isinstance(answer, dict) else {},
+                    }
+                ]
                 stop_reason = "tool_use"
             else:
                 text, _ = self._answer_text(False)
@@ -448,12 +471,18 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
             structured = config.get("responseMimeType") == "application/json"
             text, _ = self._answer_text(structured)
             return {
-                "candidates": [{
-                    "content": {"parts": [{"text": text}], "role": "model"},
-                    "finishReason": "STOP",
-                    "index": 0,
-                }],
-                "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15},
+                "candidates": [
+                    {
+                        "content": {"parts": [{"text": text}], "role": "model"},
+                        "finishReason": "STOP",
+                        "index": 0,
+                    }
+                ],
+                "usageMetadata": {
+                    "promptTokenCount": 10,
+                    "candidatesTokenCount": 5,
+                    "totalTokenCount": 15,
+                },
                 "modelVersion": model,
             }
 
@@ -467,8 +496,13 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
             file_id = server._next_id("file")
             server.files[file_id] = {"filename": filename, "purpose": purpose, "content": content}
             return 200, {
-                "id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
-                "filename": filename, "purpose": purpose, "status": "processed",
+                "id": file_id,
+                "object": "file",
+                "bytes": len(content),
+                "created_at": int(time.time()),
+                "filename": filename,
+                "purpose": purpose,
+                "status": "processed",
             }
 
         def _openai_fine_tuning(self, method: str, path: str, data: dict) -> tuple[int, Any]:
@@ -483,7 +517,9 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
                 self._job_advance(job)
                 return 200, job
             if method == "GET" and action == "events":
-                events = list(reversed(server._state.job_events[job_id]))  # newest first, as the API does
+                events = list(
+                    reversed(server._state.job_events[job_id])
+                )  # newest first, as the API does
                 return 200, {"object": "list", "data": events, "has_more": False}
             if method == "POST" and action == "cancel":
                 if job["status"] in TERMINAL_STATUSES:
@@ -508,14 +544,28 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
             )
             job_id = server._next_id("ftjob")
             job = {
-                "id": job_id, "object": "fine_tuning.job", "model": data["model"],
-                "created_at": int(time.time()), "finished_at": None, "fine_tuned_model": None,
-                "organization_id": "org-fake", "result_files": [], "status": "validating_files",
-                "validation_file": data.get("validation_file"), "training_file": training_file,
-                "hyperparameters": {"n_epochs": "auto", "batch_size": "auto",
-                                    "learning_rate_multiplier": "auto", **hyperparameters},
-                "method": method or {"type": "supervised"}, "trained_tokens": None, "error": None,
-                "seed": data.get("seed", 42), "suffix": data.get("suffix"),
+                "id": job_id,
+                "object": "fine_tuning.job",
+                "model": data["model"],
+                "created_at": int(time.time()),
+                "finished_at": None,
+                "fine_tuned_model": None,
+                "organization_id": "org-fake",
+                "result_files": [],
+                "status": "validating_files",
+                "validation_file": data.get("validation_file"),
+                "training_file": training_file,
+                "hyperparameters": {
+                    "n_epochs": "auto",
+                    "batch_size": "auto",
+                    "learning_rate_multiplier": "auto",
+                    **hyperparameters,
+                },
+                "method": method or {"type": "supervised"},
+                "trained_tokens": None,
+                "error": None,
+                "seed": data.get("seed", 42),
+                "suffix": data.get("suffix"),
             }
             server.jobs[job_id] = job
             server._state.job_events[job_id] = []
@@ -523,15 +573,22 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
             self._job_event(job, f"Validating training file: {training_file}")
             return 200, job
 
-        def _job_event(self, job: dict, message: str, *, level: str = "info",
-                       data: dict | None = None) -> None:
+        def _job_event(
+            self, job: dict, message: str, *, level: str = "info", data: dict | None = None
+        ) -> None:
             events = server._state.job_events[job["id"]]
-            events.append({
-                "object": "fine_tuning.job.event", "id": server._next_id("ftevent"),
-                # Strictly increasing so "oldest first" is well defined.
-                "created_at": job["created_at"] + len(events), "level": level,
-                "message": message, "data": data or {}, "type": "metrics" if data else "message",
-            })
+            events.append(
+                {
+                    "object": "fine_tuning.job.event",
+                    "id": server._next_id("ftevent"),
+                    # Strictly increasing so "oldest first" is well defined.
+                    "created_at": job["created_at"] + len(events),
+                    "level": level,
+                    "message": message,
+                    "data": data or {},
+                    "type": "metrics" if data else "message",
+                }
+            )
 
         def _job_advance(self, job: dict) -> None:
             if job["status"] in TERMINAL_STATUSES:
@@ -542,8 +599,11 @@ def _make_handler(server: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
             elif following == "running":
                 self._job_event(job, "Fine-tuning job started")
                 for step, loss in ((1, 1.25), (2, 0.75), (3, 0.5)):
-                    self._job_event(job, f"Step {step}/3: training loss={loss}",
-                                    data={"step": step, "train_loss": loss, "total_steps": 3})
+                    self._job_event(
+                        job,
+                        f"Step {step}/3: training loss={loss}",
+                        data={"step": step, "train_loss": loss, "total_steps": 3},
+                    )
             elif server.fine_tune_outcome == "failed":
                 following = "failed"
                 job["error"] = {
@@ -570,15 +630,27 @@ def _openai_model(model_id: str) -> dict:
 
 
 def _anthropic_models(ids: list[str]) -> dict:
-    data = [{"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"} for m in ids]
-    return {"data": data, "has_more": False, "first_id": ids[0] if ids else None,
-            "last_id": ids[-1] if ids else None}
+    data = [
+        {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+        for m in ids
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": ids[0] if ids else None,
+        "last_id": ids[-1] if ids else None,
+    }
 
 
 def _gemini_model(model_id: str) -> dict:
-    return {"name": f"models/{model_id}", "displayName": model_id, "version": "001",
-            "supportedGenerationMethods": ["generateContent", "countTokens"],
-            "inputTokenLimit": 1_048_576, "outputTokenLimit": 65_536}
+    return {
+        "name": f"models/{model_id}",
+        "displayName": model_id,
+        "version": "001",
+        "supportedGenerationMethods": ["generateContent", "countTokens"],
+        "inputTokenLimit": 1_048_576,
+        "outputTokenLimit": 65_536,
+    }
 
 
 # --- pytest fixtures ----------------------------------------------------------------------
@@ -592,7 +664,9 @@ def _fake_provider_server_session() -> Iterator[FakeProviderServer]:
 
 
 @pytest.fixture
-def fake_provider_server(_fake_provider_server_session: FakeProviderServer) -> Iterator[FakeProviderServer]:
+def fake_provider_server(
+    _fake_provider_server_session: FakeProviderServer,
+) -> Iterator[FakeProviderServer]:
     _fake_provider_server_session.reset()
     yield _fake_provider_server_session
     _fake_provider_server_session.reset()

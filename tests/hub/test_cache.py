@@ -8,7 +8,9 @@ from django.core.cache import cache
 
 from hub.cache import HubRedisCache
 
-pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL: the Redis cache backend is used only with it")
+pytestmark = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="needs REDIS_URL: the Redis cache backend is used only with it"
+)
 
 
 def test_production_settings_use_the_client_keeping_backend():

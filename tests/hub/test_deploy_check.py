@@ -15,11 +15,19 @@ PRODUCTION = {
 
 
 def run_deploy_check(**environment: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k not in ("HUB_ENCRYPTION_KEYS", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PRODUCTION and k not in ("HUB_ENCRYPTION_KEYS", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    }
     env.update(environment)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

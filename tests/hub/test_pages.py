@@ -44,7 +44,10 @@ def test_empty_dashboard_says_to_import_a_model_first(user_client):
 
     assert response.status_code == 200
     assert response.context["counts"] == {
-        "models": 0, "groups": 0, "predictions_24h": 0, "running_jobs": 0,
+        "models": 0,
+        "groups": 0,
+        "predictions_24h": 0,
+        "running_jobs": 0,
     }
     assert b"No models yet" in response.content
 
@@ -59,8 +62,11 @@ def test_dashboard_counts_what_is_in_the_database(user_client):
     now = timezone.now()
     for created_at in (now, now - timedelta(hours=3), now - timedelta(days=2)):
         log.objects.create(
-            request_id=uuid.uuid4(), model_version_id=1, role="champion",
-            inputs={}, created_at=created_at,
+            request_id=uuid.uuid4(),
+            model_version_id=1,
+            role="champion",
+            inputs={},
+            created_at=created_at,
         )
     FineTuneJob.objects.create(status=JobStatus.RUNNING)
     FineTuneJob.objects.create(status=JobStatus.SUCCEEDED)
@@ -68,7 +74,10 @@ def test_dashboard_counts_what_is_in_the_database(user_client):
     response = user_client.get("/")
 
     assert response.context["counts"] == {
-        "models": 2, "groups": 1, "predictions_24h": 2, "running_jobs": 1,
+        "models": 2,
+        "groups": 1,
+        "predictions_24h": 2,
+        "running_jobs": 1,
     }
 
 

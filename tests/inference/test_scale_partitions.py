@@ -99,7 +99,9 @@ def test_a_backdated_row_gets_its_months_partition_first():
         instances=[PredictRequest(inputs=credit_rows(1)[0], request_id=request_id, logged_at=when)],
     )
 
-    assert _partition_of(table, request_id) == tables.partition_name(table, tables.month_start(when))
+    assert _partition_of(table, request_id) == tables.partition_name(
+        table, tables.month_start(when)
+    )
 
 
 @postgres_only
@@ -146,7 +148,9 @@ def test_the_browser_and_feedback_work_across_month_partitions(client, staff_cli
     serving.predict_batch(
         slug=setup.group.slug,
         instances=[
-            PredictRequest(inputs=credit_rows(1)[0], request_id=old, logged_at=now - timedelta(days=70)),
+            PredictRequest(
+                inputs=credit_rows(1)[0], request_id=old, logged_at=now - timedelta(days=70)
+            ),
             PredictRequest(inputs=credit_rows(2)[1], request_id=new),
         ],
     )

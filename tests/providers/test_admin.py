@@ -26,7 +26,9 @@ def _form(fake_provider_server, **overrides):
 
 
 def test_a_provider_created_with_a_key_shows_only_its_last_four(staff_client, fake_provider_server):
-    response = staff_client.post(reverse("admin:providers_provider_add"), _form(fake_provider_server))
+    response = staff_client.post(
+        reverse("admin:providers_provider_add"), _form(fake_provider_server)
+    )
     assert response.status_code == 302
     provider = Provider.objects.get(name="Prod OpenAI")
 
@@ -52,7 +54,9 @@ def test_the_changelist_shows_kind_model_health_and_key_status(staff_client, mak
     assert FAKE_API_KEY not in html
 
 
-def test_leaving_the_key_blank_keeps_the_stored_key(staff_client, fake_provider_server, make_provider):
+def test_leaving_the_key_blank_keeps_the_stored_key(
+    staff_client, fake_provider_server, make_provider
+):
     provider = make_provider(kind="openai", name="Prod OpenAI")
     before = provider.api_key_encrypted
 
@@ -67,7 +71,9 @@ def test_leaving_the_key_blank_keeps_the_stored_key(staff_client, fake_provider_
     assert provider.default_model == "gpt-4.1-mini"
 
 
-def test_typing_a_new_key_replaces_the_stored_one(staff_client, fake_provider_server, make_provider):
+def test_typing_a_new_key_replaces_the_stored_one(
+    staff_client, fake_provider_server, make_provider
+):
     provider = make_provider(kind="openai", name="Prod OpenAI")
 
     staff_client.post(
@@ -113,12 +119,16 @@ def test_the_test_connection_button_records_ok_with_a_latency(staff_client, make
 def test_the_test_connection_button_refuses_get(staff_client, make_provider):
     provider = make_provider(kind="openai")
 
-    response = staff_client.get(reverse("admin:providers_provider_test_connection", args=[provider.pk]))
+    response = staff_client.get(
+        reverse("admin:providers_provider_test_connection", args=[provider.pk])
+    )
 
     assert response.status_code == 405
 
 
-def test_the_test_connection_action_checks_every_selected_provider(staff_client, make_provider, fake_provider_server):
+def test_the_test_connection_action_checks_every_selected_provider(
+    staff_client, make_provider, fake_provider_server
+):
     healthy = make_provider(kind="gemini", name="Gemini")
     broken = make_provider(kind="anthropic", name="Claude")
     fake_provider_server.fail_next("/v1/models", status=401)  # the first one checked: "Claude"
@@ -139,11 +149,19 @@ def test_the_test_connection_action_checks_every_selected_provider(staff_client,
     assert FAKE_API_KEY not in html
 
 
-def test_a_401_marks_the_health_check_failed_with_a_readable_message(staff_client, make_provider, fake_provider_server):
+def test_a_401_marks_the_health_check_failed_with_a_readable_message(
+    staff_client, make_provider, fake_provider_server
+):
     provider = make_provider(kind="openai", name="Prod OpenAI")
     fake_provider_server.fail_next(
-        "/v1/models", status=401,
-        body={"error": {"message": f"Incorrect API key provided: {FAKE_API_KEY}.", "code": "invalid_api_key"}},
+        "/v1/models",
+        status=401,
+        body={
+            "error": {
+                "message": f"Incorrect API key provided: {FAKE_API_KEY}.",
+                "code": "invalid_api_key",
+            }
+        },
     )
 
     staff_client.post(reverse("admin:providers_provider_test_connection", args=[provider.pk]))
@@ -166,7 +184,9 @@ def test_ordinary_users_cannot_reach_the_provider_admin(user_client, make_provid
     assert response.status_code == 302
 
 
-def test_a_key_ring_that_cannot_decrypt_shows_a_clear_message_not_a_crash(staff_client, make_provider, settings):
+def test_a_key_ring_that_cannot_decrypt_shows_a_clear_message_not_a_crash(
+    staff_client, make_provider, settings
+):
     from cryptography.fernet import Fernet
 
     provider = make_provider(kind="openai", name="Prod OpenAI")
@@ -182,4 +202,7 @@ def test_a_key_ring_that_cannot_decrypt_shows_a_clear_message_not_a_crash(staff_
     assert "cannot be decrypted" in html
     provider.refresh_from_db()
     assert provider.health_ok is False
-    assert staff_client.get(reverse("admin:providers_provider_change", args=[provider.pk])).status_code == 200
+    assert (
+        staff_client.get(reverse("admin:providers_provider_change", args=[provider.pk])).status_code
+        == 200
+    )

@@ -51,8 +51,12 @@ def test_production_start_up_fails_without_a_key_ring():
     env.update(DEBUG="false", SECRET_KEY="prod-" + "x" * 60, ALLOWED_HOSTS="hub.example.com")
 
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, env=env,
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", "check"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert result.returncode != 0

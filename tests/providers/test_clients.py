@@ -24,7 +24,9 @@ def _no_retries(settings):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_structured_completion_returns_the_dict_for_each_kind(kind, make_provider, fake_provider_server):
+def test_structured_completion_returns_the_dict_for_each_kind(
+    kind, make_provider, fake_provider_server
+):
     provider = make_provider(kind=kind)
     fake_provider_server.structured_answers.append({"label": "spam", "confidence": 0.9})
 
@@ -35,10 +37,14 @@ def test_structured_completion_returns_the_dict_for_each_kind(kind, make_provide
     assert result == {"label": "spam", "confidence": 0.9}
 
 
-def test_openai_structured_completion_sends_the_schema_as_response_format(make_provider, fake_provider_server):
+def test_openai_structured_completion_sends_the_schema_as_response_format(
+    make_provider, fake_provider_server
+):
     provider = make_provider(kind="openai")
 
-    clients.structured_completion(provider, instructions="Classify.", payload="hi", json_schema=SCHEMA)
+    clients.structured_completion(
+        provider, instructions="Classify.", payload="hi", json_schema=SCHEMA
+    )
 
     sent = fake_provider_server.requests_to("/chat/completions")[-1].json
     assert sent["response_format"]["type"] == "json_schema"
@@ -47,10 +53,14 @@ def test_openai_structured_completion_sends_the_schema_as_response_format(make_p
     assert sent["model"] == provider.default_model
 
 
-def test_anthropic_structured_completion_forces_a_tool_with_the_schema(make_provider, fake_provider_server):
+def test_anthropic_structured_completion_forces_a_tool_with_the_schema(
+    make_provider, fake_provider_server
+):
     provider = make_provider(kind="anthropic")
 
-    clients.structured_completion(provider, instructions="Classify.", payload={"a": 1}, json_schema=SCHEMA)
+    clients.structured_completion(
+        provider, instructions="Classify.", payload={"a": 1}, json_schema=SCHEMA
+    )
 
     sent = fake_provider_server.requests_to("/v1/messages")[-1].json
     assert sent["tools"][0]["input_schema"] == SCHEMA
@@ -62,7 +72,9 @@ def test_anthropic_structured_completion_forces_a_tool_with_the_schema(make_prov
 def test_gemini_structured_completion_sends_the_json_schema(make_provider, fake_provider_server):
     provider = make_provider(kind="gemini", default_model="gemini-2.5-flash")
 
-    clients.structured_completion(provider, instructions="Classify.", payload="hi", json_schema=SCHEMA)
+    clients.structured_completion(
+        provider, instructions="Classify.", payload="hi", json_schema=SCHEMA
+    )
 
     request = fake_provider_server.requests_to(":generateContent")[-1]
     assert request.path.endswith("/models/gemini-2.5-flash:generateContent")
@@ -94,7 +106,11 @@ def test_the_decrypted_key_is_what_the_sdk_sends(kind, make_provider, fake_provi
     clients.list_models(provider)
 
     headers = {k.lower(): v for k, v in fake_provider_server.requests[-1].headers.items()}
-    sent = headers.get("authorization", "").removeprefix("Bearer ") or headers.get("x-api-key") or headers.get("x-goog-api-key")
+    sent = (
+        headers.get("authorization", "").removeprefix("Bearer ")
+        or headers.get("x-api-key")
+        or headers.get("x-goog-api-key")
+    )
     assert sent == FAKE_API_KEY
 
 
@@ -118,10 +134,14 @@ def test_openai_project_id_goes_in_the_project_header(make_provider, fake_provid
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_401_becomes_a_readable_provider_error_without_the_key(kind, make_provider, fake_provider_server, caplog):
+def test_401_becomes_a_readable_provider_error_without_the_key(
+    kind, make_provider, fake_provider_server, caplog
+):
     provider = make_provider(kind=kind)
     fake_provider_server.fail_next(
-        "/models", status=401, body={"error": {"message": f"Incorrect API key provided: {FAKE_API_KEY}"}}
+        "/models",
+        status=401,
+        body={"error": {"message": f"Incorrect API key provided: {FAKE_API_KEY}"}},
     )
 
     with caplog.at_level(logging.DEBUG), pytest.raises(ProviderError) as raised:
@@ -139,7 +159,9 @@ def test_401_becomes_a_readable_provider_error_without_the_key(kind, make_provid
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("status", [429, 500])
-def test_server_errors_become_provider_errors_with_their_status(kind, status, make_provider, fake_provider_server):
+def test_server_errors_become_provider_errors_with_their_status(
+    kind, status, make_provider, fake_provider_server
+):
     provider = make_provider(kind=kind)
     fake_provider_server.fail_next("/", status=status)
 
@@ -150,7 +172,9 @@ def test_server_errors_become_provider_errors_with_their_status(kind, status, ma
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_retries_from_settings_recover_from_one_rate_limit(kind, make_provider, fake_provider_server, settings):
+def test_retries_from_settings_recover_from_one_rate_limit(
+    kind, make_provider, fake_provider_server, settings
+):
     settings.PROVIDER_MAX_RETRIES = 1
     provider = make_provider(kind=kind)
     fake_provider_server.fail_next("/", status=429)
@@ -171,7 +195,9 @@ def test_malformed_json_becomes_a_provider_error(kind, make_provider, fake_provi
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_slow_answer_times_out_as_a_provider_error(kind, make_provider, fake_provider_server, settings):
+def test_a_slow_answer_times_out_as_a_provider_error(
+    kind, make_provider, fake_provider_server, settings
+):
     settings.PROVIDER_TIMEOUT_SECONDS = 0.3
     provider = make_provider(kind=kind)
     fake_provider_server.fail_next("/", delay=1.5)
@@ -182,7 +208,9 @@ def test_a_slow_answer_times_out_as_a_provider_error(kind, make_provider, fake_p
     assert "timed out" in str(raised.value)
 
 
-def test_structured_completion_rejects_an_answer_that_is_not_an_object(make_provider, fake_provider_server):
+def test_structured_completion_rejects_an_answer_that_is_not_an_object(
+    make_provider, fake_provider_server
+):
     provider = make_provider(kind="openai")
     fake_provider_server.text_answers.append("[1, 2]")
 
@@ -205,7 +233,9 @@ def test_a_provider_without_a_key_is_a_clear_error(make_provider, fake_provider_
     assert fake_provider_server.requests == []
 
 
-def test_an_openai_compatible_server_without_a_key_is_still_reached(make_provider, fake_provider_server):
+def test_an_openai_compatible_server_without_a_key_is_still_reached(
+    make_provider, fake_provider_server
+):
     provider = make_provider(kind="openai_compatible", api_key="")
 
     assert clients.list_models(provider) == fake_provider_server.models["openai"]
@@ -227,10 +257,14 @@ def test_a_replaced_key_is_used_from_the_next_call(make_provider, fake_provider_
 
     clients.list_models(provider)
 
-    assert fake_provider_server.requests[-1].headers["Authorization"] == "Bearer sk-brand-new-key-9999"
+    assert (
+        fake_provider_server.requests[-1].headers["Authorization"] == "Bearer sk-brand-new-key-9999"
+    )
 
 
-def test_empty_instructions_are_not_sent_as_an_empty_system_prompt(make_provider, fake_provider_server):
+def test_empty_instructions_are_not_sent_as_an_empty_system_prompt(
+    make_provider, fake_provider_server
+):
     provider = make_provider(kind="anthropic")
 
     clients.structured_completion(provider, instructions="", payload="hi", json_schema=SCHEMA)

@@ -44,7 +44,9 @@ def test_the_database_holds_ciphertext_only(db, old_key):
     assert provider.api_key_last4 == "5b4a"
 
 
-def test_rotation_reencrypts_with_the_first_key_and_everything_still_decrypts(db, settings, old_key):
+def test_rotation_reencrypts_with_the_first_key_and_everything_still_decrypts(
+    db, settings, old_key
+):
     providers = [ProviderFactory() for _ in range(3)]
     for i, provider in enumerate(providers):
         provider_set_key(provider=provider, api_key=f"{API_KEY}-{i}")

@@ -3,7 +3,9 @@ import pytest
 from providers import clients
 from providers.clients import ProviderError
 
-JSONL = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "1"}]}\n'
+JSONL = (
+    b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "1"}]}\n'
+)
 
 
 @pytest.fixture(autouse=True)
@@ -19,8 +21,11 @@ def openai_provider(make_provider):
 def _start_job(provider, **kwargs):
     file_id = clients.fine_tune_upload(provider, jsonl=JSONL, filename="train.jsonl")
     return clients.fine_tune_create(
-        provider, training_file=file_id, model="gpt-4o-mini-2024-07-18",
-        hyperparameters={"n_epochs": 3}, **kwargs,
+        provider,
+        training_file=file_id,
+        model="gpt-4o-mini-2024-07-18",
+        hyperparameters={"n_epochs": 3},
+        **kwargs,
     )
 
 

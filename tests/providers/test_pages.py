@@ -25,7 +25,9 @@ def test_the_page_lists_connected_providers_with_health_and_models(user_client, 
     assert provider.api_key_encrypted not in html
 
 
-def test_the_page_shows_a_failing_provider_and_why(user_client, make_provider, fake_provider_server):
+def test_the_page_shows_a_failing_provider_and_why(
+    user_client, make_provider, fake_provider_server
+):
     fake_provider_server.fail_next("/v1/models", status=401)
     provider_check_health(provider=make_provider(kind="anthropic", name="Team Claude"))
 

@@ -26,7 +26,9 @@ def test_the_key_never_appears_in_captured_logs(kind, make_provider, fake_provid
     clients.list_models(provider)
     clients.complete(provider, prompt="hi")
     clients.structured_completion(provider, instructions="x", payload={"a": 1}, json_schema=SCHEMA)
-    fake_provider_server.fail_next("/", status=401, body={"error": {"message": f"bad key {FAKE_API_KEY}"}})
+    fake_provider_server.fail_next(
+        "/", status=401, body={"error": {"message": f"bad key {FAKE_API_KEY}"}}
+    )
     provider_check_health(provider=provider)
     fake_provider_server.fail_next("/", status=500)
     with pytest.raises(ProviderError):
@@ -37,10 +39,14 @@ def test_the_key_never_appears_in_captured_logs(kind, make_provider, fake_provid
     assert FAKE_API_KEY not in "".join(str(r.args) for r in caplog.records)
 
 
-def test_the_key_appears_nowhere_a_user_or_staff_member_can_look(staff_client, make_provider, fake_provider_server):
+def test_the_key_appears_nowhere_a_user_or_staff_member_can_look(
+    staff_client, make_provider, fake_provider_server
+):
     provider = make_provider(kind="openai")
     fake_provider_server.fail_next(
-        "/v1/models", status=401, body={"error": {"message": f"Incorrect API key provided: {FAKE_API_KEY}"}}
+        "/v1/models",
+        status=401,
+        body={"error": {"message": f"Incorrect API key provided: {FAKE_API_KEY}"}},
     )
     staff_client.post(reverse("admin:providers_provider_test_connection", args=[provider.pk]))
 
@@ -59,7 +65,9 @@ def test_the_key_appears_nowhere_a_user_or_staff_member_can_look(staff_client, m
 
 
 def test_redact_scrubs_the_key_and_key_shaped_strings():
-    text = f"key {FAKE_API_KEY}, masked sk-proj-****abcd, google AIzaSyA1234567890abcdef, Bearer xyz"
+    text = (
+        f"key {FAKE_API_KEY}, masked sk-proj-****abcd, google AIzaSyA1234567890abcdef, Bearer xyz"
+    )
 
     scrubbed = redact(text, FAKE_API_KEY)
 

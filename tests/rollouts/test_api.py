@@ -208,6 +208,8 @@ def test_on_a_four_eyes_group_a_rollback_never_waits_for_a_person(client, operat
             break
 
     assert Rollout.objects.get(pk=rollout_id).state == "rolled_back"
-    assert not PendingChange.objects.filter(group=setup.group, status=PendingStatus.PENDING).exists()
+    assert not PendingChange.objects.filter(
+        group=setup.group, status=PendingStatus.PENDING
+    ).exists()
     weights = dict(setup.group.memberships.values_list("model_version_id", "weight"))
     assert weights[setup.challenger.pk] == 0

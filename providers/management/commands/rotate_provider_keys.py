@@ -15,6 +15,8 @@ class Command(BaseCommand):
             rotated = provider_keys_rotate()
         except KeyringError as exc:
             raise CommandError(f"{exc} No key was changed.") from None
-        self.stdout.write(self.style.SUCCESS(
-            f"Re-encrypted {rotated} provider key{'s' if rotated != 1 else ''} with the first key."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Re-encrypted {rotated} provider key{'s' if rotated != 1 else ''} with the first key."
+            )
+        )

@@ -17,10 +17,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from core.errors import ServiceError
-from groups.models import ModelGroup, Role, RoleChange
+from groups.models import ModelGroup, RoleChange
+from groups.routing import by_role
 from registry.models import ModelVersion
-
-_ROLE_ORDER = {Role.CHAMPION: 0, Role.CHALLENGER: 1, Role.SHADOW: 2}
 
 
 def moment_parse(raw: str | None) -> datetime:
@@ -77,7 +76,7 @@ def members_rows(
                 "weight": row["weight"],
             }
         )
-    return sorted(rows, key=lambda r: (_ROLE_ORDER.get(r["role"], 3), -r["weight"]))
+    return by_role(rows)
 
 
 def change_as_dict(change: RoleChange) -> dict[str, Any]:

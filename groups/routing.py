@@ -20,9 +20,13 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 STICKY = "sticky"
 
 
+def _field(member: Any, name: str) -> Any:
+    return member.get(name) if isinstance(member, dict) else getattr(member, name, None)
+
+
 def _version_id(member: Any) -> int:
-    for name in ("model_version_id", "version_id"):
-        value = getattr(member, name, None)
+    for name in ("model_version_id", "version_id", "model_version"):
+        value = _field(member, name)
         if value is not None:
             return value
     return 0
@@ -32,10 +36,14 @@ def by_role[Member](members: Iterable[Member]) -> list[Member]:
     """Members in the one order every page and answer shows them: champion, challengers,
     shadows; heavier weight first within a role; then by version id (stable).
 
-    Takes anything with `role` and `weight` (Membership rows, RouteMember, ...)."""
+    Takes anything with `role` and `weight` (Membership rows, RouteMember, dicts, ...)."""
     return sorted(
         members,
-        key=lambda m: (ROLE_RANK.get(str(m.role), len(ROLES)), -m.weight, _version_id(m)),
+        key=lambda m: (
+            ROLE_RANK.get(str(_field(m, "role")), len(ROLES)),
+            -_field(m, "weight"),
+            _version_id(m),
+        ),
     )
 
 
@@ -82,14 +90,13 @@ def choose(
     members: Sequence[RouteMember],
     *,
     routing_key: str | None,
-    sticky: bool = False,
     rand: Callable[[], float] = random.random,
 ) -> RouteMember:
     """Pick the member that answers, by weight; shadows are never chosen.
 
     A routing key always picks by its stable hash (so one applicant meets one model while
     the weights stand), whatever the mode. A sticky group refuses requests without a key
-    before they get here (`routing_key_errors`); `sticky` is accepted for older callers.
+    before they get here (`routing_key_errors`).
     """
     # Sorted by version id so the stable point maps to the same member whatever order
     # the database returned them in.

@@ -59,7 +59,7 @@ from psycopg.types.json import Jsonb
 from core.errors import ServiceError
 from core.permissions import require
 from core.roles import PREDICT_PERM
-from groups.routing import CHAMPION, SHADOW, NoRoute, RouteMember, choose
+from groups.routing import CHAMPION, SHADOW, NoRoute, RouteMember, choose, routing_key_errors
 from groups.selectors import RoutingTable, routing_table
 from inference import explain, partitions, tables
 from inference.access import GroupRef, slug_in_scope
@@ -415,7 +415,7 @@ def _predict_batch(
     writer: GroupCommitWriter | None,
 ) -> list[dict[str, Any]]:
     table = job.table
-    _validate(instances, _validator(table, job.champion), batch=batch)
+    _validate(instances, _validator(table, job.champion), batch=batch, mode=table.routing_mode)
     _check_batch_size(table, instances, batch=batch)
 
     logged = _logged_answers(table, instances, batch=batch)
@@ -552,13 +552,21 @@ def _champion(table: RoutingTable) -> RouteMember:
 
 
 def _validate(
-    instances: Sequence[PredictRequest], validator: Callable[..., dict], *, batch: bool
+    instances: Sequence[PredictRequest],
+    validator: Callable[..., dict],
+    *,
+    batch: bool,
+    mode: str,
 ) -> None:
     errors: dict[str, list[str]] = {}
     seen: dict[uuid.UUID, int] = {}
     for index, request in enumerate(instances):
         prefix = f"instances[{index}]." if batch else ""
         errors.update(validator(request.inputs, f"{prefix}inputs"))
+        for name, messages in routing_key_errors(
+            routing_mode=mode, routing_key=request.routing_key
+        ).items():
+            errors[f"{prefix}{name}"] = messages
         if len(request.routing_key or "") > ROUTING_KEY_MAX:
             errors[f"{prefix}routing_key"] = [f"At most {ROUTING_KEY_MAX} characters."]
         if request.request_id is not None:
@@ -573,9 +581,7 @@ def _validate(
 
 def _route(table: RoutingTable, routing_key: str) -> RouteMember:
     try:
-        return choose(
-            table.members, routing_key=routing_key or None, sticky=table.routing_mode == "sticky"
-        )
+        return choose(table.members, routing_key=routing_key or None)
     except NoRoute as exc:
         raise NoChampion(str(exc), {"group": [str(exc)]}) from exc
 

@@ -21,6 +21,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from groups.models import Membership, ModelGroup
+from groups.routing import by_role
 from monitoring import drift, measures
 from monitoring.models import MonitorConfig, Period, Reference, Snapshot
 from monitoring.samples import member_rows, window_sample
@@ -31,7 +32,6 @@ PERIODS = {
     Period.WEEK: timedelta(days=7),
     Period.MONTH: timedelta(days=30),
 }
-ROLE_ORDER = {"champion": 0, "challenger": 1, "shadow": 2}
 
 
 def window_end(period: str, now: datetime) -> datetime:
@@ -49,7 +49,7 @@ def config_for(group: ModelGroup) -> MonitorConfig:
 
 def members(group: ModelGroup) -> list[Membership]:
     found = Membership.objects.filter(group=group).select_related("model_version__model")
-    return sorted(found, key=lambda m: (ROLE_ORDER.get(m.role, 3), -m.weight, m.model_version_id))
+    return by_role(found)
 
 
 def _overrides(config: MonitorConfig) -> dict[str, drift.Override]:

@@ -19,6 +19,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from groups.models import Membership, ModelGroup, Role
+from groups.routing import by_role
 from groups.selectors import routing_generation
 from inference import aggregates
 from inference.aggregates import Scored, Totals
@@ -38,7 +39,6 @@ from registry.models import Task
 
 CACHE_SECONDS = 10  # the page's polling interval
 BUCKETS = {"24h": "hour", "7d": "day", "30d": "day", "all": "day"}
-_ROLE_ORDER = {Role.CHAMPION: 0, Role.CHALLENGER: 1, Role.SHADOW: 2}
 
 
 @dataclass
@@ -90,10 +90,7 @@ class Comparison:
 
 
 def _memberships(group: ModelGroup, version_ids: Iterable[int] | None) -> list[Membership]:
-    members = sorted(
-        group.memberships.select_related("model_version__model"),
-        key=lambda m: (_ROLE_ORDER.get(m.role, 3), -m.weight, m.model_version_id),
-    )
+    members = by_role(group.memberships.select_related("model_version__model"))
     if version_ids is None:
         return members
     wanted = set(version_ids) | {m.model_version_id for m in members if m.role == Role.CHAMPION}

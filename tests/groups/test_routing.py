@@ -19,9 +19,7 @@ def test_challenger_share_at_90_10_is_inside_the_binomial_999_interval():
     rng = random.Random(20261122)
     n, p = 10_000, 0.10
     picks = Counter(
-        choose(
-            [CHAMPION, CHALLENGER, SHADOW], routing_key=None, sticky=False, rand=rng.random
-        ).version_id
+        choose([CHAMPION, CHALLENGER, SHADOW], routing_key=None, rand=rng.random).version_id
         for _ in range(n)
     )
     # Normal approximation of the binomial: z = 3.2905 for a two-sided 99.9% interval.
@@ -32,15 +30,14 @@ def test_challenger_share_at_90_10_is_inside_the_binomial_999_interval():
 
 def test_one_routing_key_meets_the_same_member_a_thousand_times():
     chosen = {
-        choose([CHAMPION, CHALLENGER], routing_key="applicant-123", sticky=False).version_id
-        for _ in range(1000)
+        choose([CHAMPION, CHALLENGER], routing_key="applicant-123").version_id for _ in range(1000)
     }
     assert len(chosen) == 1
 
 
 def test_routing_keys_spread_by_the_weights():
     picks = Counter(
-        choose([CHAMPION, CHALLENGER], routing_key=f"applicant-{i}", sticky=True).version_id
+        choose([CHAMPION, CHALLENGER], routing_key=f"applicant-{i}").version_id
         for i in range(10_000)
     )
     half_width = 3.2905 * math.sqrt(10_000 * 0.1 * 0.9)
@@ -48,24 +45,19 @@ def test_routing_keys_spread_by_the_weights():
 
 
 def test_routing_key_choice_does_not_depend_on_member_order():
-    forward = choose([CHAMPION, CHALLENGER], routing_key="k-42", sticky=True)
-    backward = choose([CHALLENGER, CHAMPION], routing_key="k-42", sticky=True)
+    forward = choose([CHAMPION, CHALLENGER], routing_key="k-42")
+    backward = choose([CHALLENGER, CHAMPION], routing_key="k-42")
     assert forward == backward
 
 
-def test_sticky_mode_without_a_key_chooses_by_weight():
-    assert (
-        choose([CHAMPION, CHALLENGER], routing_key=None, sticky=True, rand=lambda: 0.95)
-        == CHALLENGER
-    )
-    assert (
-        choose([CHAMPION, CHALLENGER], routing_key=None, sticky=True, rand=lambda: 0.5) == CHAMPION
-    )
+def test_without_a_key_the_choice_is_by_weight():
+    assert choose([CHAMPION, CHALLENGER], routing_key=None, rand=lambda: 0.95) == CHALLENGER
+    assert choose([CHAMPION, CHALLENGER], routing_key=None, rand=lambda: 0.5) == CHAMPION
 
 
 def test_a_group_without_traffic_takers_cannot_route():
     with pytest.raises(NoRoute):
-        choose([SHADOW], routing_key=None, sticky=False)
+        choose([SHADOW], routing_key=None)
 
 
 def test_key_point_is_stable_across_calls():
@@ -88,7 +80,7 @@ members_strategy = st.lists(
 @given(members=members_strategy, point=st.floats(0, 1, exclude_max=True), key=st.none() | st.text())
 def test_shadows_and_zero_weights_are_never_chosen(members, point, key):
     try:
-        chosen = choose(members, routing_key=key, sticky=False, rand=lambda: point)
+        chosen = choose(members, routing_key=key, rand=lambda: point)
     except NoRoute:
         assert not any(m.role == "champion" for m in members)
         return

@@ -95,7 +95,7 @@ def routing_key_for(group: ModelGroup, version: ModelVersion) -> str:
     table = routing_table(group.slug)
     for i in range(10_000):
         key = f"applicant-{i}"
-        if choose(table.members, routing_key=key, sticky=False).version_id == version.pk:
+        if choose(table.members, routing_key=key).version_id == version.pk:
             return key
     raise AssertionError("no routing key reaches this version")
 

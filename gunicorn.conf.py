@@ -1,15 +1,26 @@
 """Production web server settings: `gunicorn hub.wsgi` reads this file from the repo root;
 any value can be overridden on the command line (`--workers 8`, `--bind ...`).
 
-Threads keep a worker serving while one request waits on its commit's disk sync; two
-processes per core is the usual start.
+The worker model, chosen by measurement (bench/serving/run.py and bench/serving/README.md,
+2 cores, c=8 single-row predict requests against PostgreSQL and Redis on the same machine):
+
+- gthread, one process per core, 4 threads each. Predict hands its rows to the process's
+  group-commit writer (inference/group_commit.py): the requests in flight in one process
+  are predicted in one call per model version and committed in one INSERT. That needs
+  several requests in flight per process (threads), and the Python work needs a process
+  per core (one GIL each).
+- Measured at c=8 with group commit on: 2x4 served 360-560 req/s, 2x8 470, 4x4 440
+  and 1x8 360 (the single process is GIL-bound, with 2-5x worse p99); without group
+  commit 2x4 served 410. More threads than requests in flight only add GIL contention.
+- The sync worker (one request at a time per process) cannot batch anything; an async
+  worker would need the DRF view and the ORM to run in threads anyway.
 """
 
 import multiprocessing
 
 bind = "0.0.0.0:8000"
-workers = multiprocessing.cpu_count() * 2
-threads = 8
+workers = multiprocessing.cpu_count()
+threads = 4
 worker_class = "gthread"
 timeout = 60
 graceful_timeout = 30

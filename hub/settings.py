@@ -143,6 +143,10 @@ else:
     # Off by default: a health check is a SELECT 1 on every request that reuses a connection,
     # a round trip the predict endpoint cannot spare.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
+    # Behind PgBouncer in transaction pooling: .iterator() must not open server-side cursors.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DB_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery -----------------------------------------------------------------

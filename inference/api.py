@@ -21,7 +21,7 @@ from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, ex
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import BaseParser
+from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -303,6 +303,8 @@ class FeedbackBatchResultSerializer(serializers.Serializer):
 
 class FeedbackApi(APIView):
     perms = {"POST": PREDICT_PERM}
+    # JSON only, as documented: one request shape per body, so a generated client sends JSON.
+    parser_classes = [JSONParser]
 
     @extend_schema(
         operation_id="group_feedback",

@@ -133,7 +133,10 @@ def _seed() -> tuple[str, dict, list[dict]]:
         name=f"bench {time.time():.0f}", team=group.team, scopes=["predict"], groups=[group]
     )
     frame = credit_dataset(rows=ROWS, seed=99)[CREDIT_FEATURES]
-    rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in frame.to_dict("records")]
+    rows = [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in frame.to_dict("records")
+    ]
     return key, versions, rows
 
 
@@ -228,20 +231,29 @@ def _start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) 
     command = [
         str(VENV_BIN / "gunicorn"),
         "hub.wsgi:application",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers),
-        "--worker-class", "gthread" if threads > 1 else "sync",
-        "--threads", str(threads),
-        "--backlog", "2048",
-        "--log-level", "warning",
-        "--access-logfile", "/dev/null",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread" if threads > 1 else "sync",
+        "--threads",
+        str(threads),
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+        "--access-logfile",
+        "/dev/null",
     ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     _wait_http(f"http://127.0.0.1:{port}/healthz")
     return process
 
 
-def _start_mlserver(venv: Path, model_file: Path, port: int, workers: int) -> tuple[subprocess.Popen, Path]:
+def _start_mlserver(
+    venv: Path, model_file: Path, port: int, workers: int
+) -> tuple[subprocess.Popen, Path]:
     folder = Path(tempfile.mkdtemp(prefix="mlserver-bench-"))
     model_dir = folder / "credit-gb"
     model_dir.mkdir()
@@ -278,7 +290,9 @@ def _start_mlserver(venv: Path, model_file: Path, port: int, workers: int) -> tu
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/credit-gb/ready", timeout=2) as r:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/v2/models/credit-gb/ready", timeout=2
+            ) as r:
                 if r.status == 200:
                     return process, folder
         except OSError:
@@ -324,14 +338,36 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNIT[match.group(2)]
 
 
-def _wrk(url: str, bodies: list[str], headers: dict[str, str], concurrency: int, duration: int, target: str) -> LoadResult:
+def _wrk(
+    url: str,
+    bodies: list[str],
+    headers: dict[str, str],
+    concurrency: int,
+    duration: int,
+    target: str,
+) -> LoadResult:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_lua(bodies, headers))
     threads = min(concurrency, 2)
     out = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{duration}s", "--latency",
-         "--timeout", "10s", "-s", script.name, url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(concurrency),
+            "-d",
+            f"{duration}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(script.name)
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
@@ -348,7 +384,14 @@ def _wrk(url: str, bodies: list[str], headers: dict[str, str], concurrency: int,
     return LoadResult(target, concurrency, rps, p50, p99, errors, total)
 
 
-def _python_load(url: str, bodies: list[str], headers: dict[str, str], concurrency: int, duration: int, target: str) -> LoadResult:
+def _python_load(
+    url: str,
+    bodies: list[str],
+    headers: dict[str, str],
+    concurrency: int,
+    duration: int,
+    target: str,
+) -> LoadResult:
     """A bounded closed-loop client: `concurrency` threads, each one request at a time."""
     import http.client
 
@@ -386,7 +429,13 @@ def _python_load(url: str, bodies: list[str], headers: dict[str, str], concurren
     latencies.sort()
     n = len(latencies)
     return LoadResult(
-        target, concurrency, n / duration, latencies[n // 2], latencies[min(n - 1, int(n * 0.99))], errors[0], n
+        target,
+        concurrency,
+        n / duration,
+        latencies[n // 2],
+        latencies[min(n - 1, int(n * 0.99))],
+        errors[0],
+        n,
     )
 
 
@@ -431,7 +480,12 @@ def _durability(env: dict[str, str], args: argparse.Namespace, key: str, rows: l
         while time.monotonic() < stop:
             i += 1
             try:
-                conn.request("POST", "/api/v1/groups/live-credit-scoring/predict", body=bodies[i % len(bodies)], headers=headers)
+                conn.request(
+                    "POST",
+                    "/api/v1/groups/live-credit-scoring/predict",
+                    body=bodies[i % len(bodies)],
+                    headers=headers,
+                )
                 response = conn.getresponse()
                 body = response.read()
                 if response.status == 200:
@@ -462,19 +516,31 @@ def _durability(env: dict[str, str], args: argparse.Namespace, key: str, rows: l
     counts: dict[str, int] = {}
     for start in range(0, len(answered), 5000):
         chunk = answered[start : start + 5000]
-        for request_id in log.objects.filter(request_id__in=chunk).values_list("request_id", flat=True):
+        for request_id in log.objects.filter(request_id__in=chunk).values_list(
+            "request_id", flat=True
+        ):
             counts[str(request_id)] = counts.get(str(request_id), 0) + 1
     missing = sum(1 for r in answered if r not in counts)
     duplicated = sum(1 for n in counts.values() if n > 1)
-    return {"answered_200": len(answered), "failed": failed[0], "kills": kills, "missing": missing, "duplicated": duplicated}
+    return {
+        "answered_200": len(answered),
+        "failed": failed[0],
+        "kills": kills,
+        "missing": missing,
+        "duplicated": duplicated,
+    }
 
 
 # --- main ------------------------------------------------------------------------------------
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/hub_serving_bench")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/hub_serving_bench"
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--concurrency", default="1,8,32")
@@ -483,15 +549,23 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--window-ms", type=float, default=0.0, help="HUB_GROUP_COMMIT_WINDOW_MS")
     parser.add_argument("--no-group-commit", dest="group_commit", action="store_false")
     parser.add_argument("--mlserver-venv", default="/tmp/mlserver-venv")
-    parser.add_argument("--mlserver-workers", default="0,2", help="MLServer parallel_workers to run, comma-separated")
+    parser.add_argument(
+        "--mlserver-workers",
+        default="0,2",
+        help="MLServer parallel_workers to run, comma-separated",
+    )
     parser.add_argument("--floor-iterations", type=int, default=500)
     parser.add_argument("--skip-hub", action="store_true", help="MLServer only")
-    parser.add_argument("--durability", type=int, default=0, help="seconds of the kill -9 run (0: none)")
+    parser.add_argument(
+        "--durability", type=int, default=0, help="seconds of the kill -9 run (0: none)"
+    )
     parser.add_argument("--kill-every", type=float, default=3.0)
     return parser.parse_args()
 
 
-def _run_hub(env: dict[str, str], args: argparse.Namespace, key: str, rows: list[dict], levels: list[int]) -> list[LoadResult]:
+def _run_hub(
+    env: dict[str, str], args: argparse.Namespace, key: str, rows: list[dict], levels: list[int]
+) -> list[LoadResult]:
     results: list[LoadResult] = []
     port = _free_port()
     hub = _start_gunicorn(env, port, args.workers, args.threads)
@@ -510,7 +584,9 @@ def _run_hub(env: dict[str, str], args: argparse.Namespace, key: str, rows: list
     return results
 
 
-def _run_mlserver(args: argparse.Namespace, versions: dict, rows: list[dict], levels: list[int], workers: int) -> list[LoadResult]:
+def _run_mlserver(
+    args: argparse.Namespace, versions: dict, rows: list[dict], levels: list[int], workers: int
+) -> list[LoadResult]:
     import joblib
 
     from registry.artifacts import artifact_load
@@ -528,8 +604,14 @@ def _run_mlserver(args: argparse.Namespace, versions: dict, rows: list[dict], le
         bodies = [
             json.dumps(
                 {
-                    "inputs": [{"name": "input-0", "shape": [1, len(names)], "datatype": "FP64",
-                                "data": [float(row[n]) for n in names]}],
+                    "inputs": [
+                        {
+                            "name": "input-0",
+                            "shape": [1, len(names)],
+                            "datatype": "FP64",
+                            "data": [float(row[n]) for n in names],
+                        }
+                    ],
                     "outputs": [{"name": "predict_proba"}],
                 }
             )
@@ -538,7 +620,16 @@ def _run_mlserver(args: argparse.Namespace, versions: dict, rows: list[dict], le
         _check(url, bodies[0], headers)
         _load(url, bodies, headers, 8, 3, "warm-up")
         for c in levels:
-            results.append(_load(url, bodies, headers, c, args.duration, f"MLServer workers={workers} (predict_proba only)"))
+            results.append(
+                _load(
+                    url,
+                    bodies,
+                    headers,
+                    c,
+                    args.duration,
+                    f"MLServer workers={workers} (predict_proba only)",
+                )
+            )
             print(" ", results[-1])
     except Exception as exc:  # the peer is a reference: report, do not fail the run
         print(f"MLServer (workers={workers}) reference skipped: {exc}")
@@ -551,9 +642,13 @@ def _run_mlserver(args: argparse.Namespace, versions: dict, rows: list[dict], le
 def _logged_split(log, first_id: int, versions: dict) -> tuple[int, str]:
     from django.db.models import Count
 
-    split = dict(log.objects.filter(id__gt=first_id).values_list("model_version_id").annotate(n=Count("id")))
+    split = dict(
+        log.objects.filter(id__gt=first_id).values_list("model_version_id").annotate(n=Count("id"))
+    )
     logged = sum(split.values())
-    shares = ", ".join(f"{label}: {split.get(v.pk, 0) / max(logged, 1):.1%}" for label, v in versions.items())
+    shares = ", ".join(
+        f"{label}: {split.get(v.pk, 0) / max(logged, 1):.1%}" for label, v in versions.items()
+    )
     return logged, shares
 
 
@@ -561,13 +656,17 @@ def _print_table(results: list[LoadResult], floor: dict[str, float]) -> None:
     print("| server | concurrency | req/s | p50 ms | p99 ms | p99/p50 | errors | requests |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
-        print(f"| {r.target} | {r.concurrency} | {r.requests_per_s:.0f} | {r.p50_ms:.2f} | "
-              f"{r.p99_ms:.2f} | {r.p99_ms / max(r.p50_ms, 1e-9):.1f} | {r.errors} | {r.requests} |")
+        print(
+            f"| {r.target} | {r.concurrency} | {r.requests_per_s:.0f} | {r.p50_ms:.2f} | "
+            f"{r.p99_ms:.2f} | {r.p99_ms / max(r.p50_ms, 1e-9):.1f} | {r.errors} | {r.requests} |"
+        )
     hub = {r.concurrency: r for r in results if r.target.startswith("Model Hub")}
     for r in results:
         if r.target.startswith("MLServer") and r.concurrency in hub:
             ratio = hub[r.concurrency].requests_per_s / max(r.requests_per_s, 1e-9)
-            print(f"ratio at c={r.concurrency}: Model Hub / {r.target.split(' (')[0]} = {ratio:.2f}x")
+            print(
+                f"ratio at c={r.concurrency}: Model Hub / {r.target.split(' (')[0]} = {ratio:.2f}x"
+            )
     print()
     print("| in-process floor | ms (median) |\n| --- | ---: |")
     for name, ms in floor.items():
@@ -580,7 +679,12 @@ def main() -> None:
 
     _ensure_database(args.database_url)
     env = _production_env(args)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     _setup_django(env)
     from django.core.cache import cache
     from django.db.models import Max
@@ -608,17 +712,21 @@ def main() -> None:
         for workers in [int(w) for w in args.mlserver_workers.split(",") if w != ""]:
             results += _run_mlserver(args, versions, rows, levels, workers)
     else:
-        print(f"MLServer reference skipped: no {args.mlserver_venv}/bin/mlserver (see the module docstring).")
+        print(
+            f"MLServer reference skipped: no {args.mlserver_venv}/bin/mlserver (see the module docstring)."
+        )
 
     durability = _durability(env, args, key, rows) if args.durability else None
 
     print()
     print(f"rows logged during the load: {logged} ({shares})")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs")
-    print(f"gunicorn: {args.workers} workers x {args.threads} thread(s), group commit "
-          f"{'on' if args.group_commit else 'off'} (window {args.window_ms} ms); MLServer: "
-          f"parallel_workers {args.mlserver_workers}; {args.duration}s per level; "
-          f"load client: {'wrk' if shutil.which('wrk') else 'python'}")
+    print(
+        f"gunicorn: {args.workers} workers x {args.threads} thread(s), group commit "
+        f"{'on' if args.group_commit else 'off'} (window {args.window_ms} ms); MLServer: "
+        f"parallel_workers {args.mlserver_workers}; {args.duration}s per level; "
+        f"load client: {'wrk' if shutil.which('wrk') else 'python'}"
+    )
     print()
     _print_table(results, floor)
     if durability is not None:

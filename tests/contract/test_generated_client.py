@@ -46,15 +46,15 @@ def test_a_generated_client_predicts_and_sends_feedback(contract_server, tmp_pat
     _generate(contract_server, tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     client_module = importlib.import_module("model_hub_client")
-    predict = importlib.import_module("model_hub_client.api.groups.groups_predict")
-    feedback = importlib.import_module("model_hub_client.api.groups.groups_feedback")
+    predict = importlib.import_module("model_hub_client.api.v1.group_predict")
+    feedback = importlib.import_module("model_hub_client.api.v1.group_feedback")
     models = importlib.import_module("model_hub_client.models")
 
     client = client_module.AuthenticatedClient(
         base_url=contract_server.url, token=contract_server.key
     )
     inputs = dict.fromkeys(contract_server.features, 1.0)
-    body = models.PredictSingle.from_dict({"inputs": inputs, "routing_key": "applicant-7"})
+    body = models.PredictOne.from_dict({"inputs": inputs, "routing_key": "applicant-7"})
     answer = predict.sync(client=client, slug=contract_server.group_slug, body=body)
 
     assert answer.request_id
@@ -64,7 +64,8 @@ def test_a_generated_client_predicts_and_sends_feedback(contract_server, tmp_pat
     sent = feedback.sync(
         client=client,
         slug=contract_server.group_slug,
-        body=models.FeedbackSingle.from_dict({"request_id": str(answer.request_id), "outcome": 1}),
+        body=models.FeedbackOne.from_dict({"request_id": str(answer.request_id), "outcome": 1}),
     )
 
-    assert sent.status == "recorded"
+    assert not isinstance(sent, models.Error), sent.to_dict()
+    assert sent.status.value == "recorded"

@@ -26,9 +26,8 @@ pytestmark = [
     pytest.mark.multinode,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
-        connection.vendor != "postgresql" or not settings.CACHES["default"]["BACKEND"].endswith(
-            "HubRedisCache"
-        ),
+        connection.vendor != "postgresql"
+        or not settings.CACHES["default"]["BACKEND"].endswith("HubRedisCache"),
         reason="two nodes share PostgreSQL and Redis: run once, on PostgreSQL with REDIS_URL",
     ),
 ]

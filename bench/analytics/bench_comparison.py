@@ -46,11 +46,34 @@ from inference.rollup import rollup_mark_written, rollup_refresh, rollup_reset  
 from inference.tables import inference_log_model  # noqa: E402
 from registry.models import ModelVersion, RegisteredModel  # noqa: E402
 
-FEATURES = ["income", "debt_ratio", "age", "credit_history_years", "open_accounts",
-            "delinquencies", "loan_amount", "employment_years"]
+FEATURES = [
+    "income",
+    "debt_ratio",
+    "age",
+    "credit_history_years",
+    "open_accounts",
+    "delinquencies",
+    "loan_amount",
+    "employment_years",
+]
 GROUP_NAME = "Bench Analytics"
-COLUMNS = ("request_id", "model_version_id", "role", "routing_key", "inputs", "prediction", "score",
-           "explanation", "base_value", "latency_ms", "fallback", "error", "created_at", "outcome", "outcome_at")
+COLUMNS = (
+    "request_id",
+    "model_version_id",
+    "role",
+    "routing_key",
+    "inputs",
+    "prediction",
+    "score",
+    "explanation",
+    "base_value",
+    "latency_ms",
+    "fallback",
+    "error",
+    "created_at",
+    "outcome",
+    "outcome_at",
+)
 
 
 def bench_group() -> tuple[ModelGroup, list[ModelVersion]]:
@@ -59,17 +82,28 @@ def bench_group() -> tuple[ModelGroup, list[ModelVersion]]:
         versions = [m.model_version for m in group.memberships.order_by("-weight")]
         return group, versions
     with transaction.atomic():
-        model, _ = RegisteredModel.objects.get_or_create(name="Bench Credit", defaults={"slug": "bench-credit"})
+        model, _ = RegisteredModel.objects.get_or_create(
+            name="Bench Credit", defaults={"slug": "bench-credit"}
+        )
         versions = [
             ModelVersion.objects.get_or_create(
-                model=model, version=label,
-                defaults={"metadata": {"features": [{"name": f, "type": "number"} for f in FEATURES]}},
+                model=model,
+                version=label,
+                defaults={
+                    "metadata": {"features": [{"name": f, "type": "number"} for f in FEATURES]}
+                },
             )[0]
             for label in ("1.2", "1.3")
         ]
-        group = ModelGroup.objects.create(name=GROUP_NAME, slug="bench-analytics", features=FEATURES)
-        Membership.objects.create(group=group, model_version=versions[0], role="champion", weight=90)
-        Membership.objects.create(group=group, model_version=versions[1], role="challenger", weight=10)
+        group = ModelGroup.objects.create(
+            name=GROUP_NAME, slug="bench-analytics", features=FEATURES
+        )
+        Membership.objects.create(
+            group=group, model_version=versions[0], role="champion", weight=90
+        )
+        Membership.objects.create(
+            group=group, model_version=versions[1], role="challenger", weight=10
+        )
     group.refresh_from_db()
     return group, versions
 
@@ -88,34 +122,66 @@ def load(group: ModelGroup, versions: list[ModelVersion], rows: int, seed: int =
                 challenger = rng.random(n) < 0.10
                 y = (rng.random(n) < 0.3).astype(int)
                 skill = np.where(challenger, 1.6, 1.2)
-                score = np.round(1 / (1 + np.exp(-(skill * (y * 2 - 1) + rng.normal(0, 1.2, n)))), 4)
+                score = np.round(
+                    1 / (1 + np.exp(-(skill * (y * 2 - 1) + rng.normal(0, 1.2, n)))), 4
+                )
                 labelled = rng.random(n) < 0.8
                 # An inference log is append-only: rows arrive in time order, oldest first.
-                ages = np.sort(rng.random(n))[::-1] * 30 * 86400 / (rows / n) + (rows - offset - n) / rows * 30 * 86400
+                ages = (
+                    np.sort(rng.random(n))[::-1] * 30 * 86400 / (rows / n)
+                    + (rows - offset - n) / rows * 30 * 86400
+                )
                 latency = np.round(rng.gamma(2.0, 2.5, n), 3)
                 income = rng.integers(10_000, 150_000, n)
                 for i in range(n):
                     created = now - timedelta(seconds=float(ages[i]))
-                    inputs = {"income": int(income[i]), "debt_ratio": round(float(rng.random()), 3), "age": int(20 + i % 60),
-                              "credit_history_years": i % 30, "open_accounts": i % 12, "delinquencies": i % 4,
-                              "loan_amount": int(income[i] // 3), "employment_years": i % 40}
-                    explanation = {f: round(float(v), 5) for f, v in zip(FEATURES, rng.normal(0, 0.3, 8), strict=True)}
-                    copy.write_row((
-                        str(uuid.uuid4()), versions[1].pk if challenger[i] else versions[0].pk,
-                        "challenger" if challenger[i] else "champion", f"applicant-{i % 50_000}",
-                        json.dumps(inputs), json.dumps(int(score[i] >= 0.5)), float(score[i]),
-                        json.dumps(explanation), -0.8, float(latency[i]), False, "", created,
-                        json.dumps(int(y[i])) if labelled[i] else None,
-                        created + timedelta(hours=1) if labelled[i] else None,
-                    ))
-                print(f"  loaded {offset + n:,} rows ({time.perf_counter() - started:.0f} s)", flush=True)
+                    inputs = {
+                        "income": int(income[i]),
+                        "debt_ratio": round(float(rng.random()), 3),
+                        "age": int(20 + i % 60),
+                        "credit_history_years": i % 30,
+                        "open_accounts": i % 12,
+                        "delinquencies": i % 4,
+                        "loan_amount": int(income[i] // 3),
+                        "employment_years": i % 40,
+                    }
+                    explanation = {
+                        f: round(float(v), 5)
+                        for f, v in zip(FEATURES, rng.normal(0, 0.3, 8), strict=True)
+                    }
+                    copy.write_row(
+                        (
+                            str(uuid.uuid4()),
+                            versions[1].pk if challenger[i] else versions[0].pk,
+                            "challenger" if challenger[i] else "champion",
+                            f"applicant-{i % 50_000}",
+                            json.dumps(inputs),
+                            json.dumps(int(score[i] >= 0.5)),
+                            float(score[i]),
+                            json.dumps(explanation),
+                            -0.8,
+                            float(latency[i]),
+                            False,
+                            "",
+                            created,
+                            json.dumps(int(y[i])) if labelled[i] else None,
+                            created + timedelta(hours=1) if labelled[i] else None,
+                        )
+                    )
+                print(
+                    f"  loaded {offset + n:,} rows ({time.perf_counter() - started:.0f} s)",
+                    flush=True,
+                )
         django_cursor.execute(f"ANALYZE {table}")
     print(f"Loaded {rows:,} rows in {time.perf_counter() - started:.1f} s")
 
 
 def all_visible(table_name: str) -> float:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT relallvisible::float / greatest(relpages, 1) FROM pg_class WHERE relname = %s", [table_name])
+        cursor.execute(
+            "SELECT relallvisible::float / greatest(relpages, 1) FROM pg_class WHERE relname = %s",
+            [table_name],
+        )
         return cursor.fetchone()[0]
 
 
@@ -139,6 +205,7 @@ def in_session(fn):
     def run():
         with aggregates.analytics_reads():
             return fn()
+
     return run
 
 
@@ -174,15 +241,24 @@ def main() -> None:
     since = present - timedelta(days=7)
     in_window = model.objects.filter(created_at__gte=since).count()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('shared_buffers'), current_setting('work_mem'), pg_size_pretty(pg_total_relation_size(%s))", [group.table_name])
+        cursor.execute(
+            "SELECT current_setting('shared_buffers'), current_setting('work_mem'), pg_size_pretty(pg_total_relation_size(%s))",
+            [group.table_name],
+        )
         shared_buffers, work_mem, size = cursor.fetchone()
-    print(f"\nTable {group.table_name}: {total:,} rows ({size} with indexes), {in_window:,} in the 7 days to its newest row")
-    print(f"PostgreSQL shared_buffers={shared_buffers}, work_mem={work_mem} (the comparison sets jit=off, work_mem=32MB locally)")
+    print(
+        f"\nTable {group.table_name}: {total:,} rows ({size} with indexes), {in_window:,} in the 7 days to its newest row"
+    )
+    print(
+        f"PostgreSQL shared_buffers={shared_buffers}, work_mem={work_mem} (the comparison sets jit=off, work_mem=32MB locally)"
+    )
     print(f"All-visible pages (visibility map): {all_visible(group.table_name):.0%}")
     print(f"Load average before timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
 
     def compare(*, with_series: bool) -> None:
-        comparison.group_comparison(group=group, window="7d", with_series=with_series, use_cache=False, now=present)
+        comparison.group_comparison(
+            group=group, window="7d", with_series=with_series, use_cache=False, now=present
+        )
 
     def first_page(query: str) -> None:
         filters = browser.parse_filters(QueryDict(query), group=group)
@@ -190,9 +266,18 @@ def main() -> None:
 
     # Beat never ran: the whole window is read raw (and the roll-ups rebuilt from scratch).
     rollup_reset(group=group)
-    timed("comparison 7d, API, without roll-ups (beat never ran)", lambda: compare(with_series=False), min(args.repeat, 3))
-    built = once("roll-up: first build of the whole log (30 days)", lambda: rollup_refresh(group=group, now=present))
-    print(f"  {built.hours_read} hours, {built.rows_written:,} roll-up rows, rolled until {built.rolled_until:%Y-%m-%d %H:%M}")
+    timed(
+        "comparison 7d, API, without roll-ups (beat never ran)",
+        lambda: compare(with_series=False),
+        min(args.repeat, 3),
+    )
+    built = once(
+        "roll-up: first build of the whole log (30 days)",
+        lambda: rollup_refresh(group=group, now=present),
+    )
+    print(
+        f"  {built.hours_read} hours, {built.rows_written:,} roll-up rows, rolled until {built.rolled_until:%Y-%m-%d %H:%M}"
+    )
 
     def one_more_hour() -> None:
         # As when an hour has just closed: one hour to read and write.
@@ -200,21 +285,70 @@ def main() -> None:
         rollup_refresh(group=group, now=present)
 
     timed("roll-up: incremental refresh (one newly closed hour)", one_more_hour, args.repeat)
-    timed("roll-up: refresh with nothing to do", lambda: rollup_refresh(group=group, now=present), args.repeat)
+    timed(
+        "roll-up: refresh with nothing to do",
+        lambda: rollup_refresh(group=group, now=present),
+        args.repeat,
+    )
 
-    timed("comparison 7d, API (no time series), computed", lambda: compare(with_series=False), args.repeat)
-    timed("comparison 7d, page (with daily series), computed", lambda: compare(with_series=True), args.repeat)
-    timed("comparison 7d, page, within the 10 s cache (polling)", lambda: comparison.group_comparison(group=group, window="7d"), args.repeat)
+    timed(
+        "comparison 7d, API (no time series), computed",
+        lambda: compare(with_series=False),
+        args.repeat,
+    )
+    timed(
+        "comparison 7d, page (with daily series), computed",
+        lambda: compare(with_series=True),
+        args.repeat,
+    )
+    timed(
+        "comparison 7d, page, within the 10 s cache (polling)",
+        lambda: comparison.group_comparison(group=group, window="7d"),
+        args.repeat,
+    )
     split = aggregates.rolled_split(group.pk, since, present)
-    timed("  roll-ups: dirty hours and state (the split)", in_session(lambda: aggregates.rolled_split(group.pk, since, present)), args.repeat)
-    timed("  roll-ups: clean hours summed per (version, day, labels)", in_session(
-        lambda: list(aggregates.rollup_totals_query(group.pk, split, "day"))), args.repeat)
-    timed("  roll-ups: latency histograms read and added up", in_session(
-        lambda: [latency_sketch.histogram_add({}, h) for _, h in aggregates.rollup_histograms_query(group.pk, split)]), args.repeat)
-    timed("  raw rest of the window: GROUP BY over its edges", in_session(lambda: list(aggregates.bucket_totals_query(model, split.raw, "day"))), args.repeat)
-    timed("  member totals (both parts, merged, percentiles)", in_session(lambda: aggregates.member_totals(model, since, present, "day", group_id=group.pk)), args.repeat)
-    timed("  labelled scores streamed (champion, capped 20k)", in_session(lambda: aggregates.scored_rows(model, versions[0].pk, since, present)), args.repeat)
-    timed("  labelled scores streamed (challenger, capped 20k)", in_session(lambda: aggregates.scored_rows(model, versions[1].pk, since, present)), args.repeat)
+    timed(
+        "  roll-ups: dirty hours and state (the split)",
+        in_session(lambda: aggregates.rolled_split(group.pk, since, present)),
+        args.repeat,
+    )
+    timed(
+        "  roll-ups: clean hours summed per (version, day, labels)",
+        in_session(lambda: list(aggregates.rollup_totals_query(group.pk, split, "day"))),
+        args.repeat,
+    )
+    timed(
+        "  roll-ups: latency histograms read and added up",
+        in_session(
+            lambda: [
+                latency_sketch.histogram_add({}, h)
+                for _, h in aggregates.rollup_histograms_query(group.pk, split)
+            ]
+        ),
+        args.repeat,
+    )
+    timed(
+        "  raw rest of the window: GROUP BY over its edges",
+        in_session(lambda: list(aggregates.bucket_totals_query(model, split.raw, "day"))),
+        args.repeat,
+    )
+    timed(
+        "  member totals (both parts, merged, percentiles)",
+        in_session(
+            lambda: aggregates.member_totals(model, since, present, "day", group_id=group.pk)
+        ),
+        args.repeat,
+    )
+    timed(
+        "  labelled scores streamed (champion, capped 20k)",
+        in_session(lambda: aggregates.scored_rows(model, versions[0].pk, since, present)),
+        args.repeat,
+    )
+    timed(
+        "  labelled scores streamed (challenger, capped 20k)",
+        in_session(lambda: aggregates.scored_rows(model, versions[1].pk, since, present)),
+        args.repeat,
+    )
 
     # The labelled rows' index answers from the index alone on pages the visibility map
     # marks all-visible, which VACUUM (autovacuum) does; rows inserted or updated since
@@ -223,15 +357,35 @@ def main() -> None:
     if visible < 0.9:
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('autovacuum')")
-            print(f"\nOnly {visible:.0%} of the table's pages are all-visible (autovacuum={cursor.fetchone()[0]}):"
-                  " VACUUM, as autovacuum would, and again:")
+            print(
+                f"\nOnly {visible:.0%} of the table's pages are all-visible (autovacuum={cursor.fetchone()[0]}):"
+                " VACUUM, as autovacuum would, and again:"
+            )
             started = time.perf_counter()
             cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(group.table_name)}")
-        print(f"  VACUUM (ANALYZE) took {time.perf_counter() - started:.1f} s; now {all_visible(group.table_name):.0%} all-visible")
-        timed("comparison 7d, API (no time series), computed", lambda: compare(with_series=False), args.repeat)
-        timed("comparison 7d, page (with daily series), computed", lambda: compare(with_series=True), args.repeat)
-        timed("  labelled scores streamed (champion, capped 20k)", in_session(lambda: aggregates.scored_rows(model, versions[0].pk, since, present)), args.repeat)
-        timed("  labelled scores streamed (challenger, capped 20k)", in_session(lambda: aggregates.scored_rows(model, versions[1].pk, since, present)), args.repeat)
+        print(
+            f"  VACUUM (ANALYZE) took {time.perf_counter() - started:.1f} s; now {all_visible(group.table_name):.0%} all-visible"
+        )
+        timed(
+            "comparison 7d, API (no time series), computed",
+            lambda: compare(with_series=False),
+            args.repeat,
+        )
+        timed(
+            "comparison 7d, page (with daily series), computed",
+            lambda: compare(with_series=True),
+            args.repeat,
+        )
+        timed(
+            "  labelled scores streamed (champion, capped 20k)",
+            in_session(lambda: aggregates.scored_rows(model, versions[0].pk, since, present)),
+            args.repeat,
+        )
+        timed(
+            "  labelled scores streamed (challenger, capped 20k)",
+            in_session(lambda: aggregates.scored_rows(model, versions[1].pk, since, present)),
+            args.repeat,
+        )
     print()
 
     # Feedback on old rows: 24 hours spread over the week are dirty until the next refresh.
@@ -240,29 +394,74 @@ def main() -> None:
     timed("comparison 7d, API, 24 dirty hours", lambda: compare(with_series=False), args.repeat)
     timed("comparison 7d, page, 24 dirty hours", lambda: compare(with_series=True), args.repeat)
     dirty_split = aggregates.rolled_split(group.pk, since, present)
-    explain("raw rest of the window with 24 dirty hours", aggregates.bucket_totals_query(model, dirty_split.raw, "day"))
-    cleaned = once("roll-up: refresh of the 24 dirty hours", lambda: rollup_refresh(group=group, now=present))
+    explain(
+        "raw rest of the window with 24 dirty hours",
+        aggregates.bucket_totals_query(model, dirty_split.raw, "day"),
+    )
+    cleaned = once(
+        "roll-up: refresh of the 24 dirty hours", lambda: rollup_refresh(group=group, now=present)
+    )
     print(f"  {cleaned.hours_read} hours written again")
 
     timed("browser first page (no filter)", lambda: first_page(""), args.repeat)
-    timed("browser first page (role=challenger, has_outcome=yes)", lambda: first_page("role=challenger&has_outcome=yes"), args.repeat)
-    timed("browser first page (input=income > 140000)", lambda: first_page("input=income+>+140000"), args.repeat)
-    first = browser.inference_page(group=group, filters=browser.parse_filters(QueryDict(""), group=group))
-    timed("browser second page (keyset cursor)", lambda: browser.inference_page(
-        group=group, filters=browser.parse_filters(QueryDict(""), group=group), cursor=first.next_cursor), args.repeat)
+    timed(
+        "browser first page (role=challenger, has_outcome=yes)",
+        lambda: first_page("role=challenger&has_outcome=yes"),
+        args.repeat,
+    )
+    timed(
+        "browser first page (input=income > 140000)",
+        lambda: first_page("input=income+>+140000"),
+        args.repeat,
+    )
+    first = browser.inference_page(
+        group=group, filters=browser.parse_filters(QueryDict(""), group=group)
+    )
+    timed(
+        "browser second page (keyset cursor)",
+        lambda: browser.inference_page(
+            group=group,
+            filters=browser.parse_filters(QueryDict(""), group=group),
+            cursor=first.next_cursor,
+        ),
+        args.repeat,
+    )
 
-    explain("roll-ups of the clean hours, summed per (version, day, labels), 7 days", aggregates.rollup_totals_query(group.pk, split, "day"))
-    explain("latency histograms of the clean hours, 7 days", aggregates.rollup_histograms_query(group.pk, split))
-    explain("raw rest of the window (its first and last hours)", aggregates.bucket_totals_query(model, split.raw, "day"))
+    explain(
+        "roll-ups of the clean hours, summed per (version, day, labels), 7 days",
+        aggregates.rollup_totals_query(group.pk, split, "day"),
+    )
+    explain(
+        "latency histograms of the clean hours, 7 days",
+        aggregates.rollup_histograms_query(group.pk, split),
+    )
+    explain(
+        "raw rest of the window (its first and last hours)",
+        aggregates.bucket_totals_query(model, split.raw, "day"),
+    )
     last_hour = floor_hour(present) - 2 * HOUR
-    explain("refresh: one hour, GROUP BY (version, hour, labels, latency bucket)",
-            aggregates.bucket_totals_query(model, [Span(last_hour, last_hour + HOUR)], "hour"))
-    explain("labelled scores, champion, 7 days", aggregates.scored_rows_query(model, versions[0].pk, since, present)[:20_001])
-    explain("labelled scores, challenger, 7 days", aggregates.scored_rows_query(model, versions[1].pk, since, present)[:20_001])
+    explain(
+        "refresh: one hour, GROUP BY (version, hour, labels, latency bucket)",
+        aggregates.bucket_totals_query(model, [Span(last_hour, last_hour + HOUR)], "hour"),
+    )
+    explain(
+        "labelled scores, champion, 7 days",
+        aggregates.scored_rows_query(model, versions[0].pk, since, present)[:20_001],
+    )
+    explain(
+        "labelled scores, challenger, 7 days",
+        aggregates.scored_rows_query(model, versions[1].pk, since, present)[:20_001],
+    )
     filters = browser.parse_filters(QueryDict(""), group=group)
-    explain("browser first page", filters.apply(browser.inference_rows(group)).order_by("-created_at", "-id")[:51])
+    explain(
+        "browser first page",
+        filters.apply(browser.inference_rows(group)).order_by("-created_at", "-id")[:51],
+    )
     filters = browser.parse_filters(QueryDict("input=income+>+140000"), group=group)
-    explain("browser first page, income > 140000", filters.apply(browser.inference_rows(group)).order_by("-created_at", "-id")[:51])
+    explain(
+        "browser first page, income > 140000",
+        filters.apply(browser.inference_rows(group)).order_by("-created_at", "-id")[:51],
+    )
 
 
 if __name__ == "__main__":

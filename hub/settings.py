@@ -337,7 +337,9 @@ HUB_PREDICT_BATCH_MAX_EXTERNAL = env.int("HUB_PREDICT_BATCH_MAX_EXTERNAL", defau
 # Group commit (inference/group_commit.py, PostgreSQL): one writer per process predicts the
 # requests gathered while it was busy (plus up to this window) and commits their rows in one
 # INSERT; off, each request commits its own row (as on SQLite).
-HUB_GROUP_COMMIT = env.bool("HUB_GROUP_COMMIT", default=True)
+# Off by default: with it on, a shadow row joins the next batch, after the answer, so
+# feedback sent at once can miss it (the rollouts shadow phase then sees no labels).
+HUB_GROUP_COMMIT = env.bool("HUB_GROUP_COMMIT", default=False)
 HUB_GROUP_COMMIT_WINDOW_MS = env.float("HUB_GROUP_COMMIT_WINDOW_MS", default=0.0)
 HUB_GROUP_COMMIT_MAX_ROWS = env.int("HUB_GROUP_COMMIT_MAX_ROWS", default=256)
 # Partitioned logs (inference/partitions.py, PostgreSQL): months created ahead by beat.

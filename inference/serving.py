@@ -738,18 +738,7 @@ def _commit_jobs(jobs: list[_Job], carry: list[tuple[str, dict]]) -> list[_Job]:
     ready = [job for job in jobs if job.error is None]
     if not ready and not carry:
         return []
-    now = timezone.now()
-    by_table: dict[str, _TableRows] = {}
-    for job in ready:
-        share = (predicted - job.started) * 1000.0 / max(len(job.items), 1)
-        into = by_table.setdefault(job.table.table_name, _TableRows())
-        for item in job.items:
-            # A batch shares its work: each row carries its share of the time.
-            item.latency_ms = share
-            item.row = _row_fields(job.table, item, now)
-            into.rows.append(item.row)
-            if item.request.request_id is not None:
-                into.claimed.append(item.request_id)
+    by_table = _rows_by_table(ready, predicted)
     for table_name, row in carry:
         by_table.setdefault(table_name, _TableRows()).rows.append(row)
     try:
@@ -760,8 +749,32 @@ def _commit_jobs(jobs: list[_Job], carry: list[tuple[str, dict]]) -> list[_Job]:
             job.fail(_database_error(exc))
         return []
     for job in ready:
-        job.taken = {item.request_id for item in job.items} & taken
+        job.taken |= {item.request_id for item in job.items} & taken
     return ready
+
+
+def _rows_by_table(ready: list[_Job], predicted: float) -> dict[str, _TableRows]:
+    """The jobs' rows per table. A client-supplied id sent by two requests of one batch (a
+    retry racing the first attempt) is logged once: the later request answers from it."""
+    now = timezone.now()
+    by_table: dict[str, _TableRows] = {}
+    claimed: set[tuple[str, uuid.UUID]] = set()
+    for job in ready:
+        share = (predicted - job.started) * 1000.0 / max(len(job.items), 1)
+        into = by_table.setdefault(job.table.table_name, _TableRows())
+        for item in job.items:
+            # A batch shares its work: each row carries its share of the time.
+            item.latency_ms = share
+            item.row = _row_fields(job.table, item, now)
+            if item.request.request_id is not None:
+                key = (job.table.table_name, item.request_id)
+                if key in claimed:
+                    job.taken.add(item.request_id)
+                    continue
+                claimed.add(key)
+                into.claimed.append(item.request_id)
+            into.rows.append(item.row)
+    return by_table
 
 
 def _commit_rows(by_table: dict[str, _TableRows]) -> set[uuid.UUID]:

@@ -148,7 +148,8 @@ def inference_log_model(table_name: str) -> type[models.Model]:
                 # the INSERT on the serving path never writes to it; feedback adds the entry.
                 models.Index(
                     fields=["model_version_id", "created_at", "id"],
-                    include=["score", "outcome", "request_id"],  # PostgreSQL only
+                    # batch_id: the live rows' filter (LiveRows) answered from the index too.
+                    include=["score", "outcome", "request_id", "batch_id"],  # PostgreSQL only
                     condition=models.Q(outcome__isnull=False),
                     name=labelled_ix,
                 ),

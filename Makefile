@@ -27,7 +27,11 @@ lint: setup-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/complexity_check.py
 
-setup: $(VENV)/.requirements node_modules/.package-lock.json
+# The recipe editor's bundle (CodeMirror 6 and its npm packages, with our glue script),
+# built from node_modules into the git-ignored build/static that STATICFILES_DIRS serves.
+EDITOR_BUNDLE := build/static/recipes/editor.bundle.js
+
+setup: $(VENV)/.requirements node_modules/.package-lock.json $(EDITOR_BUNDLE)
 
 setup-dev: setup $(VENV)/.requirements-dev
 
@@ -47,5 +51,8 @@ $(VENV)/.requirements-dev: requirements-dev.txt requirements.txt | $(PY)
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
+$(EDITOR_BUNDLE): node_modules/.package-lock.json recipes/static/recipes/editor.js
+	npm run --silent build
+
 clean-local:
-	rm -rf var/hub.sqlite3* var/broker var/media
+	rm -rf var/hub.sqlite3* var/broker var/media build

@@ -4,14 +4,16 @@ any value can be overridden on the command line (`--workers 8`, `--bind ...`).
 The worker model, chosen by measurement (bench/serving/run.py and bench/serving/README.md,
 2 cores, c=8 single-row predict requests against PostgreSQL and Redis on the same machine):
 
-- gthread, one process per core, 4 threads each. Predict hands its rows to the process's
-  group-commit writer (inference/group_commit.py): the requests in flight in one process
-  are predicted in one call per model version and committed in one INSERT. That needs
+- gthread, one process per core, 4 threads each. Predict queues its rows for the
+  process's group commit (inference/group_commit.py): the requests in flight in one
+  process are predicted in one call per model version and committed in one INSERT, by
+  the request that finds no batch in progress (no writer thread, no hand-off). That needs
   several requests in flight per process (threads), and the Python work needs a process
   per core (one GIL each).
 - Measured at c=8 with group commit on: 2x4 served 360-560 req/s, 2x8 470, 4x4 440
   and 1x8 360 (the single process is GIL-bound, with 2-5x worse p99); without group
-  commit 2x4 served 410. More threads than requests in flight only add GIL contention.
+  commit 2x4 served 410. (Measured with a writer thread; the leader-led batches that
+  replaced it cost the same CPU per request within the noise of a shared machine.) More threads than requests in flight only add GIL contention.
 - The sync worker (one request at a time per process) cannot batch anything; an async
   worker would need the DRF view and the ORM to run in threads anyway.
 """

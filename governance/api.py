@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import Conflict
+from core.errors import Conflict, ServiceError
 from core.permissions import require
 from governance.history import group_at, moment_parse
 from governance.inventory import (
@@ -138,8 +138,10 @@ class GroupHistoryApi(APIView):
         parameters=[
             OpenApiParameter(
                 "at",
-                OpenApiTypes.DATETIME,
-                description="The moment (ISO 8601; naive times are UTC). Default: now.",
+                # A date alone is accepted too: its end.
+                {"anyOf": [{"type": "string", "format": f} for f in ("date-time", "date")]},
+                description="The moment (ISO 8601; naive times are UTC; a date: its end). "
+                "Default: now.",
             )
         ],
         responses={
@@ -164,7 +166,10 @@ class GroupHistoryApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         group = group_get(request.user, slug)
         require(request.user, VIEW_HISTORY, group)
-        at = moment_parse(request.query_params.get("at"))
+        raw = request.query_params.get("at")
+        if raw is not None and not raw.strip():
+            raise ServiceError({"at": ["Send an ISO time, or leave `at` out for now."]})
+        at = moment_parse(raw)
         return Response(group_at(group, at).as_dict())
 
 

@@ -37,8 +37,12 @@ def moment_parse(raw: str | None) -> datetime:
             raise ServiceError({"at": [f"{raw!r} is not an ISO time (e.g. 2026-03-01T12:00Z)."]})
         moment = datetime.combine(day, datetime.min.time()) + timedelta(days=1, microseconds=-1)
     if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+        return moment.replace(tzinfo=UTC)
+    try:
+        # In UTC: the database refuses offsets Python accepts (e.g. -19:26).
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ServiceError({"at": [f"{raw!r} is out of range."]}) from None
 
 
 def _date(raw: str):

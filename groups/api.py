@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import Pagination, valid
+from core.api import PAGE_PARAMETERS, Pagination, valid
 from core.errors import ServiceError
 from core.filters import filter_parameters
 from core.permissions import require
@@ -125,11 +125,6 @@ def page_of(serializer: type[serializers.Serializer], name: str) -> serializers.
     return page()
 
 
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="Page number (from 1)."),
-    OpenApiParameter("page_size", int, description="Results per page (at most 500)."),
-]
-
 GROUP_FILTERS = filter_parameters(GroupFilterSet)
 
 
@@ -137,6 +132,7 @@ class GroupListCreateApi(APIView):
     """GET: the groups, filtered and paginated. POST: create one (its table comes with it)."""
 
     perms = {"GET": VIEW, "POST": ADD}
+    filterset_class = GroupFilterSet  # read by the schema (hub/openapi.py)
 
     class GroupCreateInput(serializers.Serializer):
         name = serializers.CharField(max_length=200)
@@ -249,9 +245,11 @@ class RoleChangeOutput(serializers.Serializer):
     weights_before = serializers.JSONField()
     weights_after = serializers.JSONField()
     reason = serializers.CharField()
-    actor = serializers.CharField(source="actor.get_username", default=None)
-    api_key = serializers.CharField(source="api_key.prefix", default=None)
-    approved_by = serializers.CharField(source="approved_by.get_username", default=None)
+    actor = serializers.CharField(source="actor.get_username", default=None, allow_null=True)
+    api_key = serializers.CharField(source="api_key.prefix", default=None, allow_null=True)
+    approved_by = serializers.CharField(
+        source="approved_by.get_username", default=None, allow_null=True
+    )
     created_at = serializers.DateTimeField()
 
 
@@ -263,7 +261,9 @@ class PendingChangeOutput(serializers.Serializer):
     reason = serializers.CharField()
     author = serializers.CharField(source="author_label")
     status = serializers.CharField()
-    decided_by = serializers.CharField(source="decided_by.get_username", default=None)
+    decided_by = serializers.CharField(
+        source="decided_by.get_username", default=None, allow_null=True
+    )
     decided_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
 

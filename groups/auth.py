@@ -147,7 +147,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     """DRF authentication by `Authorization: Bearer <key>`.
 
     No header: not this authenticator's business (None, so DRF answers 401 when the view
-    needs authentication). A wrong, revoked or expired key: 401 saying which. `request.auth`
+    needs authentication, or the session authenticates). Any other scheme than Bearer, a
+    wrong, revoked or expired key: 401 saying which (credentials that fail never fall back
+    to the session; the schema documents Bearer keys and sessions only). `request.auth`
     is the key's `core.permissions.KeyGrant`; `request.user` an ApiKeyPrincipal whose
     `has_perm` answers for the key. `request.routing_generation` is the routing generation
     read with the key (or None).
@@ -156,14 +158,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, KeyGrant] | None:
+        if "HTTP_AUTHORIZATION" not in request.META:
+            return None  # an empty header is a bad credential, refused below
         header = authentication.get_authorization_header(request).decode("latin-1")
-        if not header:
-            return None
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != self.keyword.lower():
-            return None
         token = token.strip()
-        if not token or " " in token:
+        if scheme.lower() != self.keyword.lower() or not token or " " in token:
             raise exceptions.AuthenticationFailed("Send the key as 'Authorization: Bearer <key>'.")
         digest = key_hash(token)
         lookup, request.routing_generation = _lookup(digest)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
-from core.filters import HubFilterSet
+from core.filters import BooleanFilter, HubFilterSet
 from groups.models import ModelGroup
 from registry.models import Task
 
@@ -15,7 +15,7 @@ class GroupFilterSet(HubFilterSet):
         method="search", label="Name, slug or description contains", max_length=200
     )
     task = django_filters.ChoiceFilter(choices=Task.choices)
-    is_active = django_filters.BooleanFilter()
+    is_active = BooleanFilter()
     team = django_filters.CharFilter(field_name="team__slug", label="Team (slug)", max_length=200)
 
     class Meta:

@@ -11,6 +11,19 @@ from core.roles import SCOPES
 from registry.models import ModelVersion, Task
 
 
+class InGroup:
+    """A record that belongs to one group (a `group` foreign key): its group's team owns
+    it, for `core.permissions`."""
+
+    @property
+    def owning_team_id(self) -> int:
+        return self.group.team_id
+
+    @property
+    def owning_group_slug(self) -> str:
+        return self.group.slug
+
+
 class RoutingMode(models.TextChoices):
     WEIGHTED = "weighted", "Weighted random"
     STICKY = "sticky", "Sticky by routing key"
@@ -85,7 +98,7 @@ class ModelGroup(models.Model):
         return self.slug
 
 
-class Membership(models.Model):
+class Membership(InGroup, models.Model):
     group = models.ForeignKey(ModelGroup, on_delete=models.CASCADE, related_name="memberships")
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.PROTECT, related_name="memberships"
@@ -105,14 +118,6 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group.name}: {self.model_version} ({self.role} {self.weight}%)"
-
-    @property
-    def owning_team_id(self) -> int:
-        return self.group.team_id
-
-    @property
-    def owning_group_slug(self) -> str:
-        return self.group.slug
 
 
 class RoleChangeAction(models.TextChoices):
@@ -252,7 +257,7 @@ class PendingStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-class PendingChange(models.Model):
+class PendingChange(InGroup, models.Model):
     """A promotion, rollback or traffic change on a group that requires approval: applied
     only once another person approves it (groups.services.pending_change_approve).
 
@@ -292,14 +297,6 @@ class PendingChange(models.Model):
         return (
             f"{self.group.name}: {self.get_action_display()} ({self.get_status_display().lower()})"
         )
-
-    @property
-    def owning_team_id(self) -> int:
-        return self.group.team_id
-
-    @property
-    def owning_group_slug(self) -> str:
-        return self.group.slug
 
     @property
     def author_label(self) -> str:

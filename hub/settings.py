@@ -206,7 +206,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
-STATICFILES_DIRS = [("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist")]
+STATICFILES_DIRS = [
+    ("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist"),
+    # Bundles built from node_modules by `make setup` (npm run build): git-ignored.
+    BASE_DIR / "build" / "static",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -238,7 +242,10 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
-    "style-src": [CSP.SELF],
+    # The nonce is sent only by a page that uses it (Django's lazy nonce, given to the
+    # template by its view, not by a context processor: django-htmx's script tag would use
+    # it on every page): CodeMirror's <style> elements in the recipe editor.
+    "style-src": [CSP.SELF, CSP.NONCE],
     "img-src": [CSP.SELF, "data:"],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.SELF],
@@ -256,6 +263,9 @@ REST_FRAMEWORK = {
     ],
     # Every API view names the permission each method needs (`perms`); core/permissions.py.
     "DEFAULT_PERMISSION_CLASSES": ["core.permissions.HubPermission"],
+    # The API reads JSON; the views that take a file say so (multipart) in their parser_classes,
+    # so the schema lists exactly the bodies each operation accepts.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.exception_handler",
@@ -334,12 +344,11 @@ HUB_ROUTING_OVERRIDES = dict(
 HUB_PREDICT_BATCH_MAX = env.int("HUB_PREDICT_BATCH_MAX", default=1000)
 # Versions backed by an external LLM cost a provider call per instance: a lower cap.
 HUB_PREDICT_BATCH_MAX_EXTERNAL = env.int("HUB_PREDICT_BATCH_MAX_EXTERNAL", default=20)
-# Group commit (inference/group_commit.py, PostgreSQL): one writer per process predicts the
-# requests gathered while it was busy (plus up to this window) and commits their rows in one
-# INSERT; off, each request commits its own row (as on SQLite).
-# Off by default: with it on, a shadow row joins the next batch, after the answer, so
-# feedback sent at once can miss it (the rollouts shadow phase then sees no labels).
-HUB_GROUP_COMMIT = env.bool("HUB_GROUP_COMMIT", default=False)
+# Group commit (inference/group_commit.py, PostgreSQL): a process's requests in flight are
+# predicted together (one leads the batch: those queued while the last one committed, plus
+# up to this window) and their rows committed in one INSERT (shadows' rows included, before
+# the answers); off, each request commits its own rows (as on SQLite).
+HUB_GROUP_COMMIT = env.bool("HUB_GROUP_COMMIT", default=True)
 HUB_GROUP_COMMIT_WINDOW_MS = env.float("HUB_GROUP_COMMIT_WINDOW_MS", default=0.0)
 HUB_GROUP_COMMIT_MAX_ROWS = env.int("HUB_GROUP_COMMIT_MAX_ROWS", default=256)
 # Partitioned logs (inference/partitions.py, PostgreSQL): months created ahead by beat.

@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from hub import views
+from hub import deploy_views, views
 
 api_v1 = [
     path("", include("providers.api_urls")),
@@ -15,6 +15,12 @@ api_v1 = [
     path("", include("inference.api_urls")),
     path("", include("recipes.api_urls")),
     path("", include("training.api_urls")),
+    # Deploy joins training and rollouts (both layer 6): hub/deploy.py. Both spellings work.
+    re_path(
+        r"^runs/(?P<pk>[0-9]+)/deploy/?$",
+        deploy_views.RunDeployApi.as_view(),
+        name="api-run-deploy",
+    ),
     path("", include("monitoring.api_urls")),
 ]
 
@@ -48,6 +54,7 @@ urlpatterns = [
     path("groups/<slug:slug>/rollouts/", include("rollouts.urls")),
     path("groups/", include("groups.urls")),
     path("providers/", include("providers.urls")),
+    path("training/jobs/<int:pk>/deploy", deploy_views.run_deploy, name="run_deploy"),
     path("training/", include("training.urls")),
     path("library/", include("recipes.urls")),
 ]

@@ -1,8 +1,9 @@
 """Metric maths for binary classifiers over logged predictions (pure: no Django).
 
 Every function takes plain sequences (labels 0/1, scores = probability of class 1) and
-gives the same number as scikit-learn on the same rows (AUC, log loss and Brier ARE
-scikit-learn's; the counts-based ones are held to it by the tests).
+gives the same number as scikit-learn on the same rows (held to it by the tests, within
+1e-9). AUC, log loss and Brier are computed here with numpy, as scikit-learn defines them:
+its input validation cost more than the sums over the comparison's 2 x 20,000 labelled rows.
 Counts that SQL already aggregated (confusion counts) go through `Confusion`, so the
 page never needs the rows for accuracy, precision, recall or F1.
 """
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from math import sqrt
 
 import numpy as np
-from sklearn import metrics
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -78,34 +78,49 @@ def accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float | None:
     return confusion(y_true, y_pred).accuracy
 
 
+def below_and_ties(sorted_other: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each value: how many of `sorted_other` are below it, plus half of those equal
+    to it (the Mann-Whitney count; ties count half, as in the ROC curve's area)."""
+    low = np.searchsorted(sorted_other, values, side="left")
+    high = np.searchsorted(sorted_other, values, side="right")
+    return low + (high - low) / 2
+
+
 def auc_roc(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
-    """Area under the ROC curve (tied scores count half); None with only one class."""
+    """Area under the ROC curve (tied scores count half); None with only one class.
+
+    The Mann-Whitney form: the share of (positive, negative) pairs the positive outranks.
+    The counts are sums of halves, exact in floating point, so one division gives the
+    area to the last bit (scikit-learn's trapezoids agree within rounding)."""
     t = np.asarray(y_true, dtype=int)
     if not len(t) or t.min() == t.max():
         return None
-    return float(metrics.roc_auc_score(t, np.asarray(scores, dtype=float)))
+    s = np.asarray(scores, dtype=float)
+    # Both sorted: searchsorted walks sorted keys through memory in order (4x faster).
+    positives, negatives = np.sort(s[t == 1]), np.sort(s[t == 0])
+    pairs = len(positives) * len(negatives)
+    return float(below_and_ties(negatives, positives).sum() / pairs)
 
 
 def log_loss(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
-    # scikit-learn clips probabilities to the dtype's epsilon: a confident wrong answer
-    # costs ~36, not infinity.
+    """Mean negative log-likelihood. As scikit-learn, each class's probability is clipped
+    to [eps, 1 - eps] (the dtype's epsilon): a confident wrong answer costs ~36, not
+    infinity."""
     if not len(y_true):
         return None
-    return float(
-        metrics.log_loss(
-            np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float), labels=[0, 1]
-        )
-    )
+    t = np.asarray(y_true, dtype=int)
+    s = np.asarray(scores, dtype=float)
+    eps = np.finfo(s.dtype).eps
+    chosen = np.where(t == 1, s, 1 - s)  # the probability given to the true class
+    return float(-np.mean(np.log(np.clip(chosen, eps, 1 - eps))))
 
 
 def brier(y_true: Sequence[int], scores: Sequence[float]) -> float | None:
     if not len(y_true):
         return None
-    return float(
-        metrics.brier_score_loss(
-            np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float), pos_label=1
-        )
-    )
+    t = np.asarray(y_true, dtype=float)
+    s = np.asarray(scores, dtype=float)
+    return float(np.mean((t - s) ** 2))
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import valid
+from core.api import valid_query
 from inference import browser, comparison
 from inference.access import VIEW_PERM, group_for
 from inference.filters import InferenceFilterSet, filter_parameters
@@ -30,7 +30,7 @@ class GroupComparisonApi(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         group = group_for(request.user, slug)
-        params = valid(self.InputSerializer(data=request.query_params))
+        params = valid_query(self.InputSerializer, request)
         result = comparison.group_comparison(
             group=group, window=params["window"], with_series=False
         )
@@ -67,6 +67,7 @@ class GroupInferencesApi(generics.ListAPIView):
     serializer_class = InferenceSerializer
     pagination_class = browser.InferenceCursorPagination
     filter_backends: list = []  # InferenceFilterSet, applied in get_queryset (a table per group)
+    filterset_class = InferenceFilterSet  # read by the schema (hub/openapi.py)
 
     def get_queryset(self) -> QuerySet:
         group = group_for(self.request.user, self.kwargs["slug"])

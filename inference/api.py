@@ -5,7 +5,7 @@ Each takes one of two bodies, both in the schema (`oneOf`): predict one instance
 (`inputs`) or a batch (`instances`); feedback for one prediction (`request_id` and
 `outcome`) or a batch (`items`). Errors are ServiceErrors rendered by core.api.
 
-Predict is the hot path (inference/serving.py): its body is parsed and its answer
+Predict is the hot path (inference/serving/): its body is parsed and its answer
 rendered with orjson, without content negotiation (it speaks JSON only), and a body the
 serializers would accept unchanged is taken as it is; anything else goes through them,
 so their field errors are the ones a client sees. Its middleware is trimmed by

@@ -133,17 +133,19 @@ def _created(job: BatchJob) -> Response:
     return Response(BatchJobSerializer(job).data, status=201)
 
 
-_START = extend_schema(
-    request={"multipart/form-data": BatchStartSerializer},
-    responses={201: BatchJobSerializer},
-)
+def _start(operation_id: str) -> Any:
+    return extend_schema(
+        operation_id=operation_id,
+        request={"multipart/form-data": BatchStartSerializer},
+        responses={201: BatchJobSerializer},
+    )
 
 
 class GroupBatchesApi(APIView):
     perms = {"POST": ADD_PERM}
     parser_classes = [MultiPartParser, FormParser]
 
-    @_START
+    @_start("group_batches_create")
     def post(self, request: Request, slug: str) -> Response:
         group = group_for(request.user, slug, ADD_PERM)
         serializer = BatchStartSerializer(data=request.data)
@@ -161,7 +163,7 @@ class VersionBatchesApi(APIView):
     perms = {"POST": ADD_PERM}
     parser_classes = [MultiPartParser, FormParser]
 
-    @_START
+    @_start("version_batches_create")
     def post(self, request: Request, slug: str, version: str) -> Response:
         model_version = version_get(request.user, slug, version)
         require(request.user, ADD_PERM, model_version)
@@ -178,8 +180,11 @@ class VersionBatchesApi(APIView):
 
 class BatchListApi(APIView):
     perms = {"GET": VIEW_PERM}
+    pagination_class = Pagination  # the schema's page (and its parameters)
+    filterset_class = BatchFilterSet  # read by the schema (hub/openapi.py)
 
     @extend_schema(
+        operation_id="batches_list",
         parameters=filter_parameters(BatchFilterSet),
         responses={200: BatchJobSerializer(many=True)},
     )
@@ -193,7 +198,7 @@ class BatchListApi(APIView):
 class BatchApi(APIView):
     perms = {"GET": VIEW_PERM}
 
-    @extend_schema(responses={200: BatchJobSerializer})
+    @extend_schema(operation_id="batches_retrieve", responses={200: BatchJobSerializer})
     def get(self, request: Request, pk: str) -> Response:
         return Response(BatchJobSerializer(batch_get(request.user, pk, VIEW_PERM)).data)
 
@@ -201,7 +206,7 @@ class BatchApi(APIView):
 class BatchCancelApi(APIView):
     perms = {"POST": CHANGE_PERM}
 
-    @extend_schema(request=None, responses={200: BatchJobSerializer})
+    @extend_schema(operation_id="batches_cancel", request=None, responses={200: BatchJobSerializer})
     def post(self, request: Request, pk: str) -> Response:
         job = services.batch_cancel(job=batch_get(request.user, pk, CHANGE_PERM))
         return Response(BatchJobSerializer(job).data)
@@ -218,6 +223,9 @@ def result_response(job: BatchJob) -> StreamingHttpResponse:
 class BatchResultApi(APIView):
     perms = {"GET": VIEW_PERM}
 
-    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.BINARY, "The result file.")})
+    @extend_schema(
+        operation_id="batches_result",
+        responses={200: OpenApiResponse(OpenApiTypes.BINARY, "The result file.")},
+    )
     def get(self, request: Request, pk: str) -> StreamingHttpResponse:
         return result_response(batch_get(request.user, pk, VIEW_PERM))

@@ -16,7 +16,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
-from core.filters import HubFilterSet
+from core.filters import HubFilterSet, IsoDateTimeFilter
 from groups.models import Role
 from inference.aggregates import NEGATIVE_OUTCOME, POSITIVE_OUTCOME
 from inference.windows import WINDOW_LABELS, WINDOWS
@@ -114,10 +114,10 @@ class InferenceFilterSet(HubFilterSet):
         empty_label=None,
         help_text="24h, 7d, 30d or all (the default)",
     )
-    since = django_filters.IsoDateTimeFilter(
+    since = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="ISO date-time: logged at or after"
     )
-    until = django_filters.IsoDateTimeFilter(
+    until = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="lte", help_text="ISO date-time: logged at or before"
     )
     role = django_filters.ChoiceFilter(
@@ -199,7 +199,7 @@ class InferenceFilterSet(HubFilterSet):
 _PARAMETER_TYPES = {
     FloatFilter: OpenApiTypes.DOUBLE,
     IntegerFilter: OpenApiTypes.INT,
-    django_filters.IsoDateTimeFilter: OpenApiTypes.DATETIME,
+    IsoDateTimeFilter: OpenApiTypes.DATETIME,
 }
 
 

@@ -3,19 +3,40 @@
 Every problem is reported at once, by field: `inputs.<feature>` (or
 `instances[i].inputs.<feature>` in a batch), so a client fixes its request in one go.
 Feature types are the metadata schema's: numeric, integer, boolean, categorical, text.
+
+Each message is of one kind, named by a short stable code (`refusal_reason`): what the
+group's refusal counts record (inference/refusals.py) and monitoring shows as
+`quality.refused`.
 """
 
 import math
 from typing import Any
+
+# The kinds of problem, as counted: stable codes (stored, and read by alert rules).
+NOT_AN_OBJECT = "not_an_object"
+MISSING_FIELD = "missing_field"
+UNKNOWN_FIELD = "unknown_field"
+WRONG_TYPE = "wrong_type"
+NOT_FINITE = "not_finite"
+NOT_WHOLE_NUMBER = "not_whole_number"
+UNKNOWN_CATEGORY = "unknown_category"
+INVALID = "invalid"  # a message this module did not write
+
+_NOT_AN_OBJECT_MESSAGE = "Send the inputs as an object of feature names to values."
+_MISSING_MESSAGE = "This feature is missing."
+_UNKNOWN_START = "Unknown feature: "
+_FINITE = "must be a finite number."
+_WHOLE = "must be a whole number"
+_NOT_A_CATEGORY = "is not a category of this feature"
 
 
 def _number_error(value: Any, kind: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"must be a number, got {shown(value)}."
     if not math.isfinite(value):
-        return "must be a finite number."
+        return _FINITE
     if kind == "integer" and not float(value).is_integer():
-        return f"must be a whole number, got {value}."
+        return f"{_WHOLE}, got {value}."
     return None
 
 
@@ -25,7 +46,7 @@ def _category_error(value: Any, spec: dict) -> str | None:
         return f"must be one of the categories, got {shown(value)}."
     if categories and value not in categories:
         allowed = ", ".join(str(c) for c in categories[:20])
-        return f"{shown(value)} is not a category of this feature (use one of {allowed})."
+        return f"{shown(value)} {_NOT_A_CATEGORY} (use one of {allowed})."
     return None
 
 
@@ -54,11 +75,11 @@ def input_errors(
 ) -> dict[str, list[str]]:
     """Every missing, unknown and mistyped feature of one instance, by field."""
     if not isinstance(inputs, dict):
-        return {prefix: ["Send the inputs as an object of feature names to values."]}
+        return {prefix: [_NOT_AN_OBJECT_MESSAGE]}
     errors: dict[str, list[str]] = {}
     for name, spec in features.items():
         if name not in inputs:
-            errors[f"{prefix}.{name}"] = ["This feature is missing."]
+            errors[f"{prefix}.{name}"] = [_MISSING_MESSAGE]
             continue
         problem = type_error(inputs[name], spec)
         if problem:
@@ -67,5 +88,24 @@ def input_errors(
     if unknown:
         known = ", ".join(features)
         for name in unknown:
-            errors[f"{prefix}.{name}"] = [f"Unknown feature: this group's features are {known}."]
+            errors[f"{prefix}.{name}"] = [f"{_UNKNOWN_START}this group's features are {known}."]
     return errors
+
+
+def refusal_reason(message: str) -> str:
+    """The kind of problem an `input_errors` message reports (its stable code)."""
+    if message == _NOT_AN_OBJECT_MESSAGE:
+        return NOT_AN_OBJECT
+    if message == _MISSING_MESSAGE:
+        return MISSING_FIELD
+    if message.startswith(_UNKNOWN_START):
+        return UNKNOWN_FIELD
+    if message.endswith(_FINITE):
+        return NOT_FINITE
+    if f" {_WHOLE}, got " in message:
+        return NOT_WHOLE_NUMBER
+    if f" {_NOT_A_CATEGORY} (use one of " in message:
+        return UNKNOWN_CATEGORY
+    if " must be " in message:
+        return WRONG_TYPE
+    return INVALID

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from groups.models import InGroup
+
 
 class ArchivedInferenceTable(models.Model):
     """A group's inference table kept after the group was deleted (deletion policy 'archive')."""
@@ -249,7 +251,7 @@ class RetentionAction(models.TextChoices):
     DROP = "drop", "Drop"
 
 
-class LogRetention(models.Model):
+class LogRetention(InGroup, models.Model):
     """How long a group's inference log keeps its rows (PostgreSQL, partitioned tables):
     whole months older than `keep_months` (counted before the current month) are archived
     to a Parquet file or dropped by beat (inference/retention.py). No policy: kept forever."""
@@ -277,14 +279,6 @@ class LogRetention(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group}: keep {self.keep_months} month(s), then {self.action}"
-
-    @property
-    def owning_team_id(self) -> int:
-        return self.group.team_id
-
-    @property
-    def owning_group_slug(self) -> str:
-        return self.group.slug
 
 
 class ArchivedLogPartition(models.Model):
@@ -315,3 +309,31 @@ class ArchivedLogPartition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.table_name} {self.month:%Y-%m}"
+
+
+class RefusalCount(models.Model):
+    """Instances a group's predict endpoint refused at input validation, per UTC hour and
+    reason (inference/refusals.py): what monitoring reports as `quality.refused`."""
+
+    # The unique (group, hour, reason) index leads with the group: no index on it alone.
+    group = models.ForeignKey(
+        # Deleted by the group's pre_delete signal (inference/signals.py), not listed one
+        # by one on the admin's delete confirmation.
+        "groups.ModelGroup",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+    )
+    hour = models.DateTimeField()  # the UTC start of the hour
+    reason = models.CharField(max_length=40)  # a stable code, e.g. missing_field
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "hour", "reason"], name="unique_refusal_per_group_hour_reason"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id} {self.hour:%Y-%m-%d %H:00} {self.reason}: {self.count}"

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from groups.models import DeletionPolicy, ModelGroup
 from inference import tables
-from inference.models import ArchivedInferenceTable, LogRetention
+from inference.models import ArchivedInferenceTable, LogRetention, RefusalCount
 from inference.rollup import rollup_reset
 
 
@@ -31,6 +31,7 @@ def create_inference_table(
 def retire_inference_table(sender: type[ModelGroup], instance: ModelGroup, **kwargs: Any) -> None:
     rollup_reset(group=instance)  # roll-ups of a table that is going: never archived
     LogRetention.objects.filter(group=instance).delete()
+    RefusalCount.objects.filter(group=instance).delete()
     table_name = instance.table_name
     if not table_name or not tables.table_exists(table_name):
         return

@@ -15,6 +15,8 @@ from math import ceil, sqrt
 import numpy as np
 from scipy import stats as sps
 
+from inference.analytics import below_and_ties
+
 ALPHA = 0.05
 POWER = 0.80
 MIN_DIFFERENCE = 0.02  # "2 points" on a 0-1 scale
@@ -106,16 +108,28 @@ def welch_t(
     return TestResult(float(result.statistic), float(result.pvalue))
 
 
-def _placements(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """DeLong's structural components by mid-ranks (Sun & Xu, 2014), O(n log n):
-    V10 per positive (share of negatives it outranks), V01 per negative."""
+def _placements(
+    y_true: np.ndarray, scores: np.ndarray, *, row_order: bool = False
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """DeLong's structural components (Sun & Xu, 2014), O(n log n): V10 per positive (the
+    share of negatives it outranks, ties half), V01 per negative (the share of positives
+    that outrank it). What mid-ranks give, counted on each class sorted once.
+
+    In sorted order unless `row_order` (the paired test, whose covariance pairs each row's
+    components under the two models)."""
     positives = scores[y_true == 1]
     negatives = scores[y_true == 0]
     m, n = len(positives), len(negatives)
-    combined = sps.rankdata(np.concatenate([positives, negatives]))
-    v10 = (combined[:m] - sps.rankdata(positives)) / n
-    v01 = 1.0 - (combined[m:] - sps.rankdata(negatives)) / m
-    return v10, v01, float(v10.mean())
+    by_score_p = np.argsort(positives, kind="stable") if row_order else None
+    by_score_n = np.argsort(negatives, kind="stable") if row_order else None
+    positives = positives[by_score_p] if row_order else np.sort(positives)
+    negatives = negatives[by_score_n] if row_order else np.sort(negatives)
+    below = below_and_ties(negatives, positives)  # exact: sums of halves
+    v10 = below / n
+    v01 = 1.0 - below_and_ties(positives, negatives) / m
+    if row_order:
+        v10[by_score_p], v01[by_score_n] = v10.copy(), v01.copy()
+    return v10, v01, float(below.sum() / (m * n))
 
 
 def _check(y_true: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -165,8 +179,8 @@ def delong_paired(
         return None
     t, s_a = checked
     s_b = np.asarray(scores_b, dtype=float)
-    v10_a, v01_a, auc_a = _placements(t, s_a)
-    v10_b, v01_b, auc_b = _placements(t, s_b)
+    v10_a, v01_a, auc_a = _placements(t, s_a, row_order=True)
+    v10_b, v01_b, auc_b = _placements(t, s_b, row_order=True)
     s10 = np.cov(np.vstack([v10_a, v10_b]), ddof=1)
     s01 = np.cov(np.vstack([v01_a, v01_b]), ddof=1)
     m, n = len(v10_a), len(v01_a)

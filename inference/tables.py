@@ -289,25 +289,112 @@ def is_partitioned(table_name: str) -> bool:
 def inference_table_add_missing_indexes(
     table_name: str, editor: BaseDatabaseSchemaEditor
 ) -> list[str]:
-    """Add the indexes a table made by an earlier version of this module lacks (for a data
-    migration; idempotent). On PostgreSQL CONCURRENTLY, outside any transaction: a big
-    log keeps taking predictions while its index is built."""
+    """Add the indexes a table made by an earlier version of this module lacks, and on
+    PostgreSQL build again those whose columns changed since (the labelled rows' index
+    gained `batch_id` in its INCLUDE) or whose build was interrupted. For a data
+    migration; idempotent: a second run changes nothing. Outside a transaction the
+    indexes are built CONCURRENTLY (on a partitioned table, partition by partition): a
+    big log keeps taking predictions while they are built."""
     model = inference_log_model(table_name)
     with connection.cursor() as cursor:
         existing = set(connection.introspection.get_constraints(cursor, table_name))
-    added = []
-    # CONCURRENTLY cannot build an index on a partitioned table (nor does it need to here:
-    # a partitioned table was made with all of them).
-    concurrently = connection.vendor == "postgresql" and not is_partitioned(table_name)
+    changed = []
     for index in model._meta.indexes:
-        if index.name in existing:
-            continue
-        if concurrently:
-            editor.add_index(model, index, concurrently=True)
-        else:
-            editor.add_index(model, index)
-        added.append(index.name)
-    return added
+        if connection.vendor != "postgresql":
+            if index.name not in existing:  # SQLite: no INCLUDE, nothing to build again
+                editor.add_index(model, index)
+                changed.append(index.name)
+        elif index.name not in existing or not _index_current(index):
+            _index_rebuild(editor, model, index)
+            changed.append(index.name)
+    return changed
+
+
+def _index_current(index: models.Index) -> bool:
+    """Whether the PostgreSQL index of this name is valid and has the key and included
+    columns the model declares."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.attname, k.ord <= i.indnkeyatts, i.indisvalid FROM pg_class c "
+            "JOIN pg_index i ON i.indexrelid = c.oid "
+            "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+            "WHERE c.relname = %s AND pg_table_is_visible(c.oid) ORDER BY k.ord",
+            [index.name],
+        )
+        rows = cursor.fetchall()
+    keys = [name for name, is_key, _ in rows if is_key]
+    included = {name for name, is_key, _ in rows if not is_key}
+    valid = all(is_valid for _, _, is_valid in rows)
+    return bool(rows) and valid and keys == list(index.fields) and included == set(index.include)
+
+
+def _index_rebuild(
+    editor: BaseDatabaseSchemaEditor, model: type[models.Model], index: models.Index
+) -> None:
+    """Build the index under a temporary name, drop the old one (if any), rename the new.
+    Run again after an interruption, it starts over from the leftovers."""
+    quote = editor.quote_name
+    table = model._meta.db_table
+    temporary = f"{index.name}_rebuild"
+    _index_drop(editor, table, temporary)
+    _index_create(editor, model, index, temporary)
+    _index_drop(editor, table, index.name)
+    editor.execute(f"ALTER INDEX {quote(temporary)} RENAME TO {quote(index.name)}")
+
+
+def _concurrently() -> bool:
+    # CREATE / DROP INDEX CONCURRENTLY cannot run inside a transaction block.
+    return not connection.in_atomic_block
+
+
+def _index_sql(
+    editor: BaseDatabaseSchemaEditor,
+    model: type[models.Model],
+    index: models.Index,
+    name: str,
+    *,
+    table: str = "",
+    only: bool = False,
+    concurrently: bool = False,
+) -> str:
+    """The index's CREATE INDEX under another name, on another table (a partition), or
+    ON ONLY a partitioned table."""
+    quote = editor.quote_name
+    sql = str(index.create_sql(model, editor, concurrently=concurrently))
+    sql = sql.replace(quote(index.name), quote(name), 1)
+    target = quote(table or model._meta.db_table)
+    on = f" ON {'ONLY ' if only else ''}{target}"
+    return sql.replace(f" ON {quote(model._meta.db_table)}", on, 1)
+
+
+def _index_create(
+    editor: BaseDatabaseSchemaEditor, model: type[models.Model], index: models.Index, name: str
+) -> None:
+    table = model._meta.db_table
+    concurrently = _concurrently()
+    if not (concurrently and is_partitioned(table)):
+        editor.execute(_index_sql(editor, model, index, name, concurrently=concurrently))
+        return
+    # CONCURRENTLY cannot build an index on a partitioned table: it is made ON ONLY the
+    # table (invalid, so unused), built concurrently on each partition and attached; it
+    # turns valid once every partition's is attached.
+    quote = editor.quote_name
+    editor.execute(_index_sql(editor, model, index, name, only=True))
+    for partition in partition_names(table):
+        child = f"ix_{_short_hash(f'{partition}@{name}', 16)}"
+        editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quote(child)}")
+        editor.execute(_index_sql(editor, model, index, child, table=partition, concurrently=True))
+        editor.execute(f"ALTER INDEX {quote(name)} ATTACH PARTITION {quote(child)}")
+
+
+def _index_drop(editor: BaseDatabaseSchemaEditor, table: str, name: str) -> None:
+    # A partitioned table's index is dropped with its partitions' in one (short) statement:
+    # PostgreSQL has no DROP INDEX CONCURRENTLY for it.
+    concurrently = _concurrently() and not is_partitioned(table)
+    editor.execute(
+        f"DROP INDEX {'CONCURRENTLY ' if concurrently else ''}IF EXISTS {editor.quote_name(name)}"
+    )
 
 
 def inference_table_drop(table_name: str) -> None:

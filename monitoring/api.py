@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import Pagination, valid
+from core.api import Pagination, valid, valid_query
 from core.errors import ServiceError
 from core.filters import filter_parameters
 from core.models import Team
@@ -45,17 +45,22 @@ class ReferenceOutput(serializers.Serializer):
 
 
 class VersionReferenceApi(APIView):
-    """GET: a version's reference (its summaries). PUT: replace it with an uploaded CSV."""
+    """GET: a version's reference (its summaries). PUT: replace it with an uploaded CSV or
+    Parquet file."""
 
     perms = {"GET": "monitoring.view_reference", "PUT": "monitoring.add_reference"}
     parser_classes = [MultiPartParser]
 
     class UploadInput(serializers.Serializer):
         file = serializers.FileField(
-            help_text="CSV with a column per feature (and an optional `score`)."
+            help_text="CSV or Parquet with a column per feature (and an optional `score`)."
         )
 
-    @extend_schema(responses={200: ReferenceOutput}, summary="A version's monitoring reference")
+    @extend_schema(
+        operation_id="version_reference_retrieve",
+        responses={200: ReferenceOutput},
+        summary="A version's monitoring reference",
+    )
     def get(self, request: Request, slug: str, version: str) -> Response:
         obj = version_get(request.user, slug, version)
         require(request.user, "monitoring.view_reference", obj)
@@ -63,9 +68,10 @@ class VersionReferenceApi(APIView):
         return Response(ReferenceOutput(found).data)
 
     @extend_schema(
+        operation_id="version_reference_upload",
         request={"multipart/form-data": UploadInput},
         responses={200: ReferenceOutput},
-        summary="Upload a version's monitoring reference (CSV)",
+        summary="Upload a version's monitoring reference (CSV or Parquet)",
     )
     def put(self, request: Request, slug: str, version: str) -> Response:
         obj = version_get(request.user, slug, version)
@@ -88,6 +94,7 @@ class GroupReferenceFromWindowApi(APIView):
         end = serializers.DateTimeField()
 
     @extend_schema(
+        operation_id="group_reference_from_window",
         request=InputSerializer,
         responses={200: ReferenceOutput},
         summary="Reference from live traffic",
@@ -161,11 +168,12 @@ class GroupMonitoringApi(APIView):
         parameters=[OpenApiParameter("window", str, enum=WINDOWS, description="Default 24h.")],
         responses={200: MonitoringOutput},
         summary="A group's drift, quality, health and performance per member",
+        operation_id="group_monitoring_retrieve",
     )
     def get(self, request: Request, slug: str) -> Response:
         group = group_get(request.user, slug)
         require(request.user, "monitoring.view_snapshot", group)
-        window = valid(self.Query(data=request.query_params))["window"]
+        window = valid_query(self.Query, request)["window"]
         return Response(snapshots.monitoring_read(group=group, period=window))
 
 
@@ -179,7 +187,10 @@ class GroupMonitoringRunApi(APIView):
         window = serializers.ChoiceField(choices=WINDOWS, default=Period.DAY)
 
     @extend_schema(
-        request=InputSerializer, responses={200: MonitoringOutput}, summary="Run monitoring now"
+        operation_id="group_monitoring_run",
+        request=InputSerializer,
+        responses={200: MonitoringOutput},
+        summary="Run monitoring now",
     )
     def post(self, request: Request, slug: str) -> Response:
         group = group_get(request.user, slug)
@@ -215,6 +226,7 @@ class AlertRuleOutput(serializers.ModelSerializer):
 
 class AlertRuleListCreateApi(APIView):
     perms = {"GET": "monitoring.view_alertrule", "POST": "monitoring.add_alertrule"}
+    pagination_class = Pagination  # the schema's page (and its parameters)
 
     class InputSerializer(serializers.Serializer):
         group = serializers.SlugField()
@@ -230,7 +242,11 @@ class AlertRuleListCreateApi(APIView):
             choices=[("", "any"), *Role.choices], required=False, default=""
         )
 
-    @extend_schema(responses={200: AlertRuleOutput(many=True)}, summary="Alert rules")
+    @extend_schema(
+        operation_id="alert_rules_list",
+        responses={200: AlertRuleOutput(many=True)},
+        summary="Alert rules",
+    )
     def get(self, request: Request) -> Response:
         rules = visible(
             request.user,
@@ -243,7 +259,10 @@ class AlertRuleListCreateApi(APIView):
         return paginator.get_paginated_response(AlertRuleOutput(page, many=True).data)
 
     @extend_schema(
-        request=InputSerializer, responses={201: AlertRuleOutput}, summary="Create an alert rule"
+        operation_id="alert_rules_create",
+        request=InputSerializer,
+        responses={201: AlertRuleOutput},
+        summary="Create an alert rule",
     )
     def post(self, request: Request) -> Response:
         data = valid(self.InputSerializer(data=request.data))
@@ -294,12 +313,14 @@ def alerts_visible(user):
 
 class AlertListApi(APIView):
     perms = {"GET": "monitoring.view_alert"}
+    pagination_class = Pagination  # the schema's page (and its parameters)
     filterset_class = AlertFilterSet
 
     @extend_schema(
         parameters=filter_parameters(AlertFilterSet),
         responses={200: AlertOutput(many=True)},
         summary="Alerts",
+        operation_id="alerts_list",
     )
     def get(self, request: Request) -> Response:
         found = AlertFilterSet(
@@ -317,7 +338,10 @@ class AlertAcknowledgeApi(APIView):
         note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
     @extend_schema(
-        request=InputSerializer, responses={200: AlertOutput}, summary="Acknowledge an alert"
+        operation_id="alerts_acknowledge",
+        request=InputSerializer,
+        responses={200: AlertOutput},
+        summary="Acknowledge an alert",
     )
     def post(self, request: Request, pk: int) -> Response:
         alert = get_object_or_404(alerts_visible(request.user), pk=pk)
@@ -351,6 +375,7 @@ def _team(user, slug: str) -> Team:
 
 class WebhookListCreateApi(APIView):
     perms = {"GET": "monitoring.view_webhook", "POST": "monitoring.add_webhook"}
+    pagination_class = Pagination  # the schema's page (and its parameters)
 
     class InputSerializer(serializers.Serializer):
         url = serializers.URLField(max_length=500)
@@ -362,14 +387,23 @@ class WebhookListCreateApi(APIView):
         )
         team = serializers.SlugField(required=False, default="")
 
-    @extend_schema(responses={200: WebhookOutput(many=True)}, summary="Webhooks of your teams")
+    @extend_schema(
+        operation_id="webhooks_list",
+        responses={200: WebhookOutput(many=True)},
+        summary="Webhooks of your teams",
+    )
     def get(self, request: Request) -> Response:
         hooks = actable(request.user, Webhook.objects.select_related("team"))
         paginator = Pagination()
         page = paginator.paginate_queryset(hooks.order_by("id"), request, view=self)
         return paginator.get_paginated_response(WebhookOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: WebhookOutput}, summary="Add a webhook")
+    @extend_schema(
+        operation_id="webhooks_create",
+        request=InputSerializer,
+        responses={201: WebhookOutput},
+        summary="Add a webhook",
+    )
     def post(self, request: Request) -> Response:
         data = valid(self.InputSerializer(data=request.data))
         team = _team(request.user, data["team"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
-from core.filters import HubFilterSet
+from core.filters import BooleanFilter, HubFilterSet
 from monitoring.models import Alert, AlertStatus, Severity
 
 
@@ -15,9 +15,7 @@ class AlertFilterSet(HubFilterSet):
     )
     status = django_filters.ChoiceFilter(choices=AlertStatus.choices)
     severity = django_filters.ChoiceFilter(choices=Severity.choices)
-    open = django_filters.BooleanFilter(
-        method="only_open", label="Open or acknowledged (not resolved)"
-    )
+    open = BooleanFilter(method="only_open", label="Open or acknowledged (not resolved)")
     source = django_filters.CharFilter(max_length=200)
 
     class Meta:

@@ -39,7 +39,9 @@ class ReferenceWindowForm(forms.Form):
 
 
 class ReferenceUploadForm(forms.Form):
-    file = forms.FileField(help_text="CSV: one column per feature, an optional `score` column.")
+    file = forms.FileField(
+        help_text="CSV or Parquet: one column per feature, an optional `score` column."
+    )
 
 
 class AcknowledgeForm(forms.Form):

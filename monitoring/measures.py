@@ -54,10 +54,10 @@ def _worst(per_feature: dict[str, dict], key: str) -> float | None:
 
 
 def quality(
-    rows: Sequence[dict], features: Sequence[str], summaries: dict, refused: dict | None
+    rows: Sequence[dict], features: Sequence[str], summaries: dict, refused: dict[str, int]
 ) -> dict:
     """Missing rate, values outside the reference's min-max, unseen categories per feature;
-    the worst of each over the features; refused requests by reason (None: not recorded)."""
+    the worst of each over the features; instances refused at validation, by reason."""
     inputs = [row.get("inputs") or {} for row in rows]
     per_feature = {
         name: _feature_quality([i.get(name) for i in inputs], summaries.get(name, {}))
@@ -70,6 +70,7 @@ def quality(
         "out_of_range_rate": _worst(per_feature, "out_of_range_rate"),
         "unseen_categories": sum(len(q.get("unseen_categories", [])) for q in per_feature.values()),
         "refused": refused,
+        "refused_total": sum(refused.values()),
     }
 
 

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from groups.models import InGroup
+
 
 class ReferenceSource(models.TextChoices):
     UPLOAD = "upload", "Uploaded file"
@@ -45,7 +47,7 @@ class Reference(models.Model):
         return self.model_version.owning_team_id
 
 
-class MonitorConfig(models.Model):
+class MonitorConfig(InGroup, models.Model):
     """A group's drift options: PSI instead of the per-type default, per-feature overrides
     ({"income": {"method": "psi", "threshold": 0.2}}), the dataset-drift share."""
 
@@ -62,14 +64,6 @@ class MonitorConfig(models.Model):
     def __str__(self) -> str:
         return f"Monitoring of {self.group}"
 
-    @property
-    def owning_team_id(self) -> int:
-        return self.group.team_id
-
-    @property
-    def owning_group_slug(self) -> str:
-        return self.group.slug
-
 
 class Period(models.TextChoices):
     HOUR = "1h", "Hourly"
@@ -78,7 +72,7 @@ class Period(models.TextChoices):
     MONTH = "30d", "30 days"
 
 
-class Snapshot(models.Model):
+class Snapshot(InGroup, models.Model):
     """One member's drift, quality, health and performance over one window."""
 
     group = models.ForeignKey(
@@ -114,14 +108,6 @@ class Snapshot(models.Model):
     def __str__(self) -> str:
         return f"{self.group} {self.model_version} {self.period} → {self.window_end:%Y-%m-%d %H:%M}"
 
-    @property
-    def owning_team_id(self) -> int:
-        return self.group.team_id
-
-    @property
-    def owning_group_slug(self) -> str:
-        return self.group.slug
-
 
 class Operator(models.TextChoices):
     GT = ">", ">"
@@ -136,7 +122,7 @@ class Severity(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
-class AlertRule(models.Model):
+class AlertRule(InGroup, models.Model):
     """Open an alert when `metric operator threshold` holds for `windows` consecutive
     snapshots of `period` of a member (or of every member, or of a role's members)."""
 
@@ -172,14 +158,6 @@ class AlertRule(models.Model):
     def __str__(self) -> str:
         return f"{self.name}: {self.metric} {self.operator} {self.threshold}"
 
-    @property
-    def owning_team_id(self) -> int:
-        return self.group.team_id
-
-    @property
-    def owning_group_slug(self) -> str:
-        return self.group.slug
-
 
 class AlertStatus(models.TextChoices):
     OPEN = "open", "Open"
@@ -187,7 +165,7 @@ class AlertStatus(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
 
 
-class Alert(models.Model):
+class Alert(InGroup, models.Model):
     """Something someone should look at. `source` is `rule:<id>` for rule alerts, or the
     name another app gives (rollouts) through monitoring.alerts.alert_open."""
 
@@ -225,14 +203,6 @@ class Alert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status != AlertStatus.RESOLVED
-
-    @property
-    def owning_team_id(self) -> int:
-        return self.group.team_id
-
-    @property
-    def owning_group_slug(self) -> str:
-        return self.group.slug
 
 
 class WebhookEvent(models.TextChoices):

@@ -1,12 +1,16 @@
-"""A version's reference: from an uploaded CSV, from a data frame (the training hold-out),
-or from a window of a member's own live traffic.
+"""A version's reference: from an uploaded CSV or Parquet file, from a data frame (the
+training hold-out, when a training job registers the version), or from a window of a
+member's own live traffic.
 
 Kept: a seeded sample of at most HUB_MONITORING_REFERENCE_ROWS rows (what the drift tests
 compare against) and exact summaries of every row read (count, missing, min/max,
 quantiles, category frequencies) plus the score distribution.
 
-Parquet needs pyarrow, which is not installed: an uploaded .parquet file is refused with
-a message saying so (CSV only, for now).
+An upload is checked for size (HUB_MONITORING_REFERENCE_MAX_BYTES) before a byte is
+parsed and for rows (HUB_MONITORING_REFERENCE_MAX_ROWS): a CSV as its chunks are read, a
+Parquet file from its footer before any row is. Parquet (read with pyarrow) keeps its
+column types and is told apart by its name (.parquet, .pq) or its magic bytes; only the
+columns the reference needs are decoded.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -35,6 +41,8 @@ NON_FEATURE_COLUMNS = {SCORE_COLUMN, "prediction", "label", "outcome", "target",
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 TOP_CATEGORIES = 100
 CSV_CHUNK_ROWS = 50_000
+PARQUET_MAGIC = b"PAR1"
+PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 class ReferenceInvalid(ServiceError):
@@ -173,17 +181,47 @@ def _read_csv(upload: UploadedFile) -> pd.DataFrame:
     return pd.concat(chunks, ignore_index=True)
 
 
+def _is_parquet(upload: UploadedFile) -> bool:
+    if (upload.name or "").lower().endswith(PARQUET_SUFFIXES):
+        return True
+    upload.file.seek(0)
+    head = upload.file.read(len(PARQUET_MAGIC))
+    upload.file.seek(0)
+    return head == PARQUET_MAGIC
+
+
+def _read_parquet(upload: UploadedFile, wanted: set[str] | None) -> pd.DataFrame:
+    """The file's rows, only the columns in `wanted` (all when None) decoded; the row count
+    is read from the footer, so a file over the cap is refused before any row is."""
+    max_rows = settings.HUB_MONITORING_REFERENCE_MAX_ROWS
+    upload.file.seek(0)
+    try:
+        parquet = pq.ParquetFile(upload.file)
+        if parquet.metadata.num_rows > max_rows:
+            raise ReferenceInvalid({"file": [f"More than {max_rows:,} rows: upload a sample."]})
+        columns = [c for c in parquet.schema_arrow.names if wanted is None or c in wanted]
+        frame = parquet.read(columns=columns).to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ReferenceInvalid({"file": [f"Not a readable Parquet file: {exc}"]}) from None
+    if frame.empty:
+        raise ReferenceInvalid({"file": ["The file has no rows."]})
+    return frame
+
+
+def _columns_needed(version: ModelVersion) -> set[str] | None:
+    declared = version.feature_names
+    return {*declared, SCORE_COLUMN} if declared else None
+
+
 def reference_upload(*, model_version: ModelVersion, upload: UploadedFile, actor=None) -> Reference:
-    """A reference from an uploaded CSV (size checked before a byte is parsed)."""
+    """A reference from an uploaded CSV or Parquet file (size checked before a byte is parsed)."""
     limit = settings.HUB_MONITORING_REFERENCE_MAX_BYTES
     if upload.size is None or upload.size > limit:
         raise ReferenceInvalid({"file": [f"The file is larger than {limit // (1024 * 1024)} MB."]})
-    name = (upload.name or "").lower()
-    if name.endswith((".parquet", ".pq")):
-        raise ReferenceInvalid(
-            {"file": ["Parquet needs pyarrow, which this installation lacks: upload a CSV file."]}
-        )
-    frame = _read_csv(upload)
+    if _is_parquet(upload):
+        frame = _read_parquet(upload, _columns_needed(model_version))
+    else:
+        frame = _read_csv(upload)
     return reference_from_frame(
         model_version=model_version,
         frame=frame,

@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from groups.models import Membership, ModelGroup
 from groups.routing import by_role
+from inference.models import RefusalCount
 from monitoring import drift, measures
 from monitoring.models import MonitorConfig, Period, Reference, Snapshot
 from monitoring.samples import member_rows, window_sample
@@ -163,20 +164,17 @@ def _labelled(group: ModelGroup, version_id: int, start: datetime, end: datetime
     return list(rows.order_by("-created_at").values("score", "prediction", "outcome")[:limit])
 
 
-def refusals(group: ModelGroup, start: datetime, end: datetime) -> dict | None:
-    """Requests refused by validation, per reason, when the serving path records them
-    (inference.models.RefusalCount, not there yet): None means "not recorded"."""
-    from inference import models as inference_models
-
-    counts = getattr(inference_models, "RefusalCount", None)
-    if counts is None:
-        return None
-    found: dict[str, int] = {}
-    for reason, count in counts.objects.filter(
-        group=group, hour__gte=start, hour__lt=end
-    ).values_list("reason", "count"):
-        found[reason] = found.get(reason, 0) + count
-    return found
+def refusals(group: ModelGroup, start: datetime, end: datetime) -> dict[str, int]:
+    """Instances the group's predict endpoint refused at input validation in the window,
+    per reason (inference/refusals.py counts them per hour, before routing: the group's,
+    the same for every member)."""
+    counts = (
+        RefusalCount.objects.filter(group=group, hour__gte=start, hour__lt=end)
+        .values("reason")
+        .annotate(total=Sum("count"))
+        .order_by("reason")
+    )
+    return {row["reason"]: row["total"] for row in counts}
 
 
 def snapshot_compute(

@@ -56,7 +56,7 @@ class ProviderListApi(APIView):
     OutputSerializer = ProviderOutputSerializer
     pagination_class = Pagination  # also tells the schema the list is paginated
 
-    @extend_schema(responses=OutputSerializer(many=True))
+    @extend_schema(operation_id="providers_list", responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(providers_for_display(), request, view=self)
@@ -67,7 +67,7 @@ class ProviderDetailApi(APIView):
     perms = {"GET": "providers.view_provider"}
     OutputSerializer = ProviderOutputSerializer
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(operation_id="providers_retrieve", responses=OutputSerializer)
     def get(self, request: Request, provider_id: int) -> Response:
         provider = get_object_or_404(Provider, pk=provider_id)
         return Response(self.OutputSerializer(provider).data)

@@ -8,6 +8,7 @@ core.api.exception_handler. Each view declares `perms`, then checks the object.
 """
 
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
@@ -16,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import Pagination, valid
+from core.api import Pagination, SlugRelatedField, valid
 from core.models import Team
 from core.permissions import require
 from recipes import selectors, services
@@ -139,7 +140,7 @@ class ManifestSchemaApi(APIView):
     authentication_classes: list = []
 
     @extend_schema(
-        responses={200: dict},
+        responses={(200, "application/schema+json"): OpenApiTypes.OBJECT},
         operation_id="recipe_manifest_schema_retrieve",
         summary="The recipe manifest JSON Schema (draft 2020-12)",
     )
@@ -151,15 +152,15 @@ class RecipeCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     family = serializers.ChoiceField(choices=Family.choices)
     level = serializers.ChoiceField(choices=Level.choices, default=Level.BASELINE)
-    parent = serializers.SlugRelatedField(
+    parent = SlugRelatedField(
         slug_field="slug", queryset=Recipe.objects.all(), required=False, allow_null=True
     )
-    team = serializers.SlugRelatedField(
+    team = SlugRelatedField(
         slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True
     )
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    manifest = serializers.JSONField(help_text="The whole effective manifest.")
+    manifest = serializers.DictField(help_text="The whole effective manifest (an object).")
     change_note = serializers.CharField(required=False, allow_blank=True, default="First version.")
 
     class Meta:
@@ -377,7 +378,7 @@ class VersionArchiveApi(APIView):
 class CloneInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     level = serializers.ChoiceField(choices=Level.choices)
-    team = serializers.SlugRelatedField(
+    team = SlugRelatedField(
         slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True
     )
 

@@ -265,6 +265,8 @@ class Exchange:
     input_tokens: int | None = None
     output_tokens: int | None = None
     attempts: int = 0
+    # Why the last reply could not be used at all (too long, wrong shape): told to the user.
+    problems: list[str] = field(default_factory=list)
 
 
 def _add(total: int | None, more: int | None) -> int | None:
@@ -284,6 +286,14 @@ def _ask(provider: Provider, turns: list[dict], model: str | None) -> clients.Ch
         raise Unavailable(f"The assistant could not answer: {exc}") from None
 
 
+def _unusable(problems: list[str], attempts: int) -> dict:
+    # Stored as the assistant's message: the user reads why there is no answer.
+    return {
+        "message": f"No usable answer after {attempts} attempt(s): {' '.join(problems)}",
+        "proposals": [],
+    }
+
+
 def _exchange(*, check: Checker, provider: Provider, turns: list[dict], model) -> Exchange:
     exchange = Exchange({}, [], model or provider.default_model)
     while True:
@@ -292,8 +302,8 @@ def _exchange(*, check: Checker, provider: Provider, turns: list[dict], model) -
         exchange.model = reply.model
         exchange.input_tokens = _add(exchange.input_tokens, reply.input_tokens)
         exchange.output_tokens = _add(exchange.output_tokens, reply.output_tokens)
-        shape = _shape_errors(reply.data)
-        exchange.answer = reply.data if not shape else {"message": "", "proposals": []}
+        shape = exchange.problems = _shape_errors(reply.data)
+        exchange.answer = reply.data if not shape else _unusable(shape, exchange.attempts)
         exchange.checked = [] if shape else _check_all(check, reply.data)
         refused = [c for c in exchange.checked if not c.valid]
         if shape:
@@ -603,7 +613,9 @@ def _refusal(exchange: Exchange) -> ServiceError:
     for index, item in enumerate(exchange.checked):
         for path, messages in item.errors.items():
             errors.setdefault(f"proposals[{index}].{path}", []).extend(messages)
-    if not exchange.checked:
+    if exchange.problems:
+        errors["answer"] = list(exchange.problems)
+    elif not exchange.checked:
         errors["proposals"] = ["The assistant proposed no first manifest."]
     return services.RecipeValidationError(
         f"The assistant's first manifest was refused after {exchange.attempts} attempt(s); "

@@ -10,6 +10,7 @@ import json
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csp import get_nonce
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -76,6 +77,9 @@ def _version_page(
         # Each error on its JSON Pointer (or field), listed under the editor.
         "schema_errors": sorted((errors or {}).items()),
         "uses_charts": False,
+        # The editor's CodeMirror styles are <style> elements: this nonce lets them in
+        # (SECURE_CSP's style-src); other pages send no nonce.
+        "csp_nonce": get_nonce(request),
     }
     return render(request, "recipes/recipe_detail.html", context, status=status)
 

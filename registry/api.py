@@ -8,6 +8,7 @@ import json
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -17,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import valid
+from core.api import SlugRelatedField, valid
 from core.errors import ServiceError
 from core.permissions import require
 from registry.artifacts import artifact_check_size
@@ -49,7 +50,7 @@ class MetadataSchemaApi(APIView):
     authentication_classes: list = []
 
     @extend_schema(
-        responses={200: dict},
+        responses={(200, "application/schema+json"): OpenApiTypes.OBJECT},
         operation_id="metadata_schema_retrieve",
         summary="The model-metadata JSON Schema (draft 2020-12)",
     )
@@ -67,8 +68,10 @@ class VersionSummarySerializer(serializers.ModelSerializer):
 
 
 class ModelOutputSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.get_username", default=None)
-    validator = serializers.CharField(source="validator.get_username", default=None)
+    owner = serializers.CharField(source="owner.get_username", default=None, allow_null=True)
+    validator = serializers.CharField(
+        source="validator.get_username", default=None, allow_null=True
+    )
     team = serializers.CharField(source="team.slug")
     versions = VersionSummarySerializer(many=True)
     url = serializers.CharField(source="get_absolute_url")
@@ -163,7 +166,7 @@ class InventoryInputSerializer(serializers.Serializer):
     risk_tier = serializers.CharField(
         required=False, allow_blank=True, max_length=16, help_text="One of HUB_RISK_TIERS."
     )
-    validator = serializers.SlugRelatedField(
+    validator = SlugRelatedField(
         slug_field="username",
         queryset=get_user_model().objects.filter(is_active=True),
         required=False,
@@ -212,11 +215,17 @@ class ModelDetailApi(APIView):
 
 class VersionDetailSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.slug")
-    parent = serializers.CharField(source="parent.version", default=None)
-    provider = serializers.CharField(source="provider.name", default=None)
-    mapping_provider = serializers.CharField(source="mapping_provider.name", default=None)
-    trusted_by = serializers.CharField(source="trusted_by.get_username", default=None)
-    created_by = serializers.CharField(source="created_by.get_username", default=None)
+    parent = serializers.CharField(source="parent.version", default=None, allow_null=True)
+    provider = serializers.CharField(source="provider.name", default=None, allow_null=True)
+    mapping_provider = serializers.CharField(
+        source="mapping_provider.name", default=None, allow_null=True
+    )
+    trusted_by = serializers.CharField(
+        source="trusted_by.get_username", default=None, allow_null=True
+    )
+    created_by = serializers.CharField(
+        source="created_by.get_username", default=None, allow_null=True
+    )
     has_artifact = serializers.SerializerMethodField()
     untrusted_types = serializers.ListField(
         child=serializers.CharField(), allow_null=True, read_only=True

@@ -3,13 +3,13 @@ resume, abort. Decisions are records: there is no endpoint to change or delete t
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import Pagination, valid
+from core.api import PAGE_PARAMETERS, Pagination, valid
 from core.permissions import require
 from groups.selectors import group_for
 from registry.models import ModelVersion
@@ -104,12 +104,6 @@ class RolloutPage(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = RolloutOutput(many=True)
-
-
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="Page number (from 1)."),
-    OpenApiParameter("page_size", int, description="Results per page (at most 500)."),
-]
 
 
 def _detail(rollout: Rollout) -> dict:

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from groups.models import InGroup
 from rollouts.decide import SHADOW_STEP
 
 
@@ -53,7 +54,7 @@ class DecisionAction(models.TextChoices):
     ABORT = "abort", "Abort"
 
 
-class Rollout(models.Model):
+class Rollout(InGroup, models.Model):
     """One challenger climbing a group's traffic steps (rollouts/services.py drives it)."""
 
     group = models.ForeignKey(
@@ -115,14 +116,6 @@ class Rollout(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("rollouts:rollout_detail", args=[self.group.slug, self.pk])
-
-    @property
-    def owning_team_id(self) -> int:
-        return self.group.team_id
-
-    @property
-    def owning_group_slug(self) -> str:
-        return self.group.slug
 
     @property
     def is_active(self) -> bool:

@@ -3,6 +3,7 @@ import os
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from core import roles
@@ -10,11 +11,14 @@ from tests.factories import TeamFactory, UserFactory, default_team, role_user
 
 pytest_plugins = ["tests.fakes.provider_server", "tests.celery_worker", "tests.browser"]
 
+# No property test is a timing test: on a loaded machine generating one example can take
+# seconds, which is no failure of the code (no deadline, no too_slow health check).
 # CI explores the same examples every run (a property failure there is reproducible);
 # local runs keep exploring new ones.
-hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
-    hypothesis_settings.load_profile("ci")
+_UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+hypothesis_settings.register_profile("local", **_UNTIMED)
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True, **_UNTIMED)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import Pagination, valid
+from core.api import Pagination, SlugRelatedField, valid
 from core.permissions import require
 from groups.models import ModelGroup, Role
 from registry.models import ModelVersion, RegisteredModel
@@ -114,11 +114,11 @@ class JobCreateInput(serializers.Serializer):
         required=False,
         allow_null=True,
     )
-    model = serializers.SlugRelatedField(
+    model = SlugRelatedField(
         slug_field="slug", queryset=RegisteredModel.objects.all(), required=False, allow_null=True
     )
     source = serializers.ChoiceField(choices=JOB_SOURCES)
-    group = serializers.SlugRelatedField(
+    group = SlugRelatedField(
         slug_field="slug", queryset=ModelGroup.objects.all(), required=False, allow_null=True
     )
     window_start = serializers.DateTimeField(required=False, allow_null=True)

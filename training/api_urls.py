@@ -14,7 +14,5 @@ urlpatterns = [
     # Runs: the same table (every fine-tuning job is a train run), recipe runs started here.
     path("runs/", runs_api.RunListCreateApi.as_view(), name="api-run-list"),
     path("runs/<int:pk>/", runs_api.RunDetailApi.as_view(), name="api-run-detail"),
-    re_path(
-        r"^runs/(?P<pk>[0-9]+)/deploy/?$", runs_api.RunDeployApi.as_view(), name="api-run-deploy"
-    ),
+    # runs/<pk>/deploy starts a gated rollout: hub/urls.py (hub/deploy_views.py).
 ]

@@ -1,6 +1,7 @@
 """The runs API: /api/v1/runs/ over the same table as /api/v1/training/jobs/ (every
 fine-tuning job is a train run). Start a recipe's train / eval / backtest run, read one
-with its metrics, gate, folds, artifacts and log, and deploy what a train run registered.
+with its metrics, gate, folds, artifacts and log (deploying what a train run registered:
+hub/deploy_views.py).
 """
 
 from django_filters.rest_framework import DjangoFilterBackend
@@ -12,7 +13,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import Pagination, valid
-from core.permissions import require
 from recipes import selectors as recipe_selectors
 from registry.models import ModelVersion
 from training import selectors, services
@@ -234,24 +234,3 @@ class RunDetailApi(APIView):
     @extend_schema(operation_id="runs_retrieve", responses=RunDetailOutput)
     def get(self, request: Request, pk: int) -> Response:
         return Response(RunDetailOutput(selectors.job_get(pk=pk, user=request.user)).data)
-
-
-class RunDeployApi(APIView):
-    """The version a train run of an approved recipe version registered joins the recipe's
-    `deployment.target_group` as a challenger at 0% (the group's permission is checked)."""
-
-    perms = {"POST": "training.change_finetunejob"}
-
-    @extend_schema(operation_id="runs_deploy", request=None, responses={200: dict})
-    def post(self, request: Request, pk: int) -> Response:
-        job = selectors.job_get(pk=pk, user=request.user)
-        require(request.user, "training.change_finetunejob", job)
-        membership = services.run_deploy(job=job, actor=request.user)
-        return Response(
-            {
-                "group": membership.group.slug,
-                "role": membership.role,
-                "weight": membership.weight,
-                "model_version": _version_ref(membership.model_version),
-            }
-        )

@@ -11,6 +11,6 @@ urlpatterns = [
     path("jobs/<int:pk>/cancel", views.job_cancel, name="job_cancel"),
     path("jobs/<int:pk>/retry", views.job_retry, name="job_retry"),
     path("jobs/<int:pk>/join-group", views.job_join_group, name="job_join_group"),
-    path("jobs/<int:pk>/deploy", views.run_deploy, name="run_deploy"),
+    # jobs/<pk>/deploy starts a gated rollout: hub/urls.py (hub/deploy_views.py).
     path("runs/new", views.run_start, name="run_start"),
 ]

@@ -180,19 +180,3 @@ def run_start(request: HttpRequest) -> HttpResponse:
         return redirect(version)
     messages.success(request, f"Run {job.pk} is queued: a worker picks it up in a moment.")
     return redirect(job)
-
-
-@require_POST
-def run_deploy(request: HttpRequest, pk: int) -> HttpResponse:
-    job = selectors.job_get(pk=pk, user=request.user)
-    require(request.user, CHANGE_JOB, job)
-    try:
-        membership = services.run_deploy(job=job, actor=request.user)
-    except ServiceError as error:
-        messages.error(request, f"Not deployed: {error.message}")
-        return redirect(job)
-    messages.success(
-        request,
-        f"{membership.model_version} joined {membership.group.name} as a challenger at 0%.",
-    )
-    return redirect(membership.group)

@@ -3,7 +3,8 @@ features through the demo group "Live Credit Scoring" with SHAP, against bare
 scikit-learn predict_proba + SHAP on the same rows, in the same run.
 
     HUB_VAR_DIR=/tmp/hubvar_batch .venv/bin/python bench/batch/run.py \
-        [--database-url postgres://postgres@127.0.0.1:5432/hub_batch_bench] [--rows 1000000]
+        [--database-url postgres://postgres@127.0.0.1:5432/hub_batch_bench] [--rows 1000000] \
+        [--repeat 1]
 
 1. migrates its own database, seeds the demo models and group;
 2. writes the CSV (streamed, 100,000 rows at a time);
@@ -16,6 +17,8 @@ scikit-learn predict_proba + SHAP on the same rows, in the same run.
 5. runs the bare floor again, and prints rows/s, peak RSS and the hub / bare ratio (work
    only, against the mean of the two bare runs) by wall time and by CPU time: the machine
    is shared, and CPU time moves less with the others' load. The load average is printed.
+   With --repeat N, steps 3-5 run N times (the setup and the CSV once). Every child reports
+   its own peak RSS (ru_maxrss of its own process).
 """
 
 from __future__ import annotations
@@ -23,16 +26,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 BARE = r"""
-import sys, time, os
+import resource, sys, time, os
 import django
 django.setup()
 import numpy as np, pandas as pd, shap
@@ -67,7 +68,8 @@ for member in table.members:
         values = shap.TreeExplainer(est).shap_values(rows)
 compute = time.perf_counter() - t0
 cpu = read_cpu + time.process_time() - cpu0
-print(f"BARE rows={len(frame)} read_s={read:.2f} compute_s={compute:.2f} total_s={read + compute:.2f} cpu_s={cpu:.2f}")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"BARE rows={len(frame)} read_s={read:.2f} compute_s={compute:.2f} total_s={read + compute:.2f} cpu_s={cpu:.2f} peak_rss_mb={peak:.0f}")
 """
 
 
@@ -106,15 +108,11 @@ def _write_csv(path: Path, rows: int, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
 
 
-def _child(args: list[str], env: dict[str, str]) -> tuple[str, float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
+def _child(args: list[str], env: dict[str, str]) -> str:
+    # Each child reports its own seconds, CPU seconds and peak RSS (RUSAGE_CHILDREN would
+    # be the maximum over every child so far: migrate, seed, the CSV writer, ...).
     out = subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    if peak_mb <= before / 1024:
-        peak_mb = float("nan")  # an earlier child peaked higher; run them in this order
-    return out.stdout + out.stderr, seconds, peak_mb
+    return out.stdout + out.stderr
 
 
 def main() -> None:
@@ -123,6 +121,7 @@ def main() -> None:
         "--database-url", default="postgres://postgres@127.0.0.1:5432/hub_batch_bench"
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=1, help="bare, hub, bare this many times")
     args = parser.parse_args()
     env = _env(args.database_url)
     subprocess.run(
@@ -144,29 +143,31 @@ def main() -> None:
 
     # Bare, hub, bare: the machine is shared, so the hub is compared with the mean of the
     # two bare runs around it, by wall time and by CPU time (less sensitive to other load).
-    # The hub reports its own peak RSS (the children's maximum would be the bare frame's).
-    bare = [_child([sys.executable, "-c", BARE, str(path)], env)]
-    hub = _child(
-        [sys.executable, "manage.py", "batch_predict", "live-credit-scoring", str(path)]
-        + ["--inline", "--no-log"],
-        env,
-    )
-    bare.append(_child([sys.executable, "-c", BARE, str(path)], env))
-    _report(args.rows, hub, bare)
+    for repeat in range(args.repeat):
+        print(f"--- run {repeat + 1} of {args.repeat}, load average {os.getloadavg()[0]:.2f}")
+        bare = [_child([sys.executable, "-c", BARE, str(path)], env)]
+        hub = _child(
+            [sys.executable, "manage.py", "batch_predict", "live-credit-scoring", str(path)]
+            + ["--inline", "--no-log"],
+            env,
+        )
+        bare.append(_child([sys.executable, "-c", BARE, str(path)], env))
+        _report(args.rows, hub, bare)
 
 
 def _number(pattern: str, text: str) -> float:
     return float(re.search(pattern, text).group(1))
 
 
-def _report(rows: int, hub: tuple[str, float, float], bare: list[tuple[str, float, float]]) -> None:
-    print(hub[0].strip())
-    for out, _, _ in bare:
+def _report(rows: int, hub: str, bare: list[str]) -> None:
+    print(hub.strip())
+    for out in bare:
         print(out.strip())
-    hub_s, hub_cpu = _number(r"\(([0-9.]+) s,", hub[0]), _number(r"cpu ([0-9.]+) s", hub[0])
-    hub_mb = _number(r"peak RSS ([0-9.]+) MB", hub[0])
-    bare_s = sum(_number(r"total_s=([0-9.]+)", out) for out, _, _ in bare) / len(bare)
-    bare_cpu = sum(_number(r"cpu_s=([0-9.]+)", out) for out, _, _ in bare) / len(bare)
+    hub_s, hub_cpu = _number(r"\(([0-9.]+) s,", hub), _number(r"cpu ([0-9.]+) s", hub)
+    hub_mb = _number(r"peak RSS ([0-9.]+) MB", hub)
+    bare_s = sum(_number(r"total_s=([0-9.]+)", out) for out in bare) / len(bare)
+    bare_cpu = sum(_number(r"cpu_s=([0-9.]+)", out) for out in bare) / len(bare)
+    bare_mb = max(_number(r"peak_rss_mb=([0-9.]+)", out) for out in bare)
     print("| run (work only, no process start-up) | seconds | CPU s | rows/s | peak RSS (MB) |")
     print("| --- | --- | --- | --- | --- |")
     print(
@@ -174,8 +175,8 @@ def _report(rows: int, hub: tuple[str, float, float], bare: list[tuple[str, floa
         f"| {rows / hub_s:,.0f} | {hub_mb:.0f} |"
     )
     print(
-        f"| bare pandas read + predict_proba + SHAP (mean of 2) | {bare_s:.1f} | {bare_cpu:.1f} "
-        f"| {rows / bare_s:,.0f} | {bare[0][2]:.0f} |"
+        f"| bare pandas read + predict_proba + SHAP (mean of 2; RSS max) | {bare_s:.1f} | {bare_cpu:.1f} "
+        f"| {rows / bare_s:,.0f} | {bare_mb:.0f} |"
     )
     # Like for like, the work only: the hub's batch_run_inline (cut, route, predict, SHAP,
     # write the parts) against the bare CSV read + predict_proba + SHAP; the bare side's

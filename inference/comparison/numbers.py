@@ -214,9 +214,10 @@ def _rate(key: str, label: str, successes: int, n: int, **kwargs: Any) -> Metric
 
 
 def _auc(scored: Scored) -> Metric:
-    auc = analytics.auc_roc(scored.y, scored.scores)
+    y, scores = scored.arrays
+    auc = analytics.auc_roc(y, scores)
     interval = None
-    variance = stats.auc_variance(scored.y, scored.scores) if auc is not None else None
+    variance = stats.auc_variance(y, scores) if auc is not None else None
     if auc is not None and variance is not None:
         half = analytics.Z_95 * sqrt(variance)
         interval = analytics.Interval(max(0.0, auc - half), min(1.0, auc + half))
@@ -259,14 +260,14 @@ def member_metrics(totals: Totals, scored: Scored, total_served: int) -> dict[st
         Metric(
             "log_loss",
             "Log loss",
-            analytics.log_loss(scored.y, scored.scores),
+            analytics.log_loss(*scored.arrays),
             unit="number",
             higher_is_better=False,
         ),
         Metric(
             "brier",
             "Brier score",
-            analytics.brier(scored.y, scored.scores),
+            analytics.brier(*scored.arrays),
             unit="number",
             higher_is_better=False,
         ),

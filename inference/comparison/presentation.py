@@ -97,7 +97,7 @@ def _auc_rows(members: list[MemberStats], kind: str) -> AucRows:
         keys = np.floor_divide(
             np.asarray(member.scored.times), aggregates.BUCKET_SECONDS[kind]
         ).astype(np.int64)
-        y, scores = np.asarray(member.scored.y), np.asarray(member.scored.scores)
+        y, scores = member.scored.arrays
         for key in np.unique(keys):
             inside = keys == key
             rows[(member.version_id, int(key))] = (y[inside], scores[inside])

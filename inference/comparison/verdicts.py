@@ -54,7 +54,7 @@ def auc_verdict(
     if pairs is not None:
         test = stats.delong_paired(*pairs)
     else:
-        test = stats.delong_unpaired(ours.y, ours.scores, theirs.y, theirs.scores)
+        test = stats.delong_unpaired(*ours.arrays, *theirs.arrays)
     if test is None:
         return stats.verdict(**NO_VERDICT)
     more = stats.more_rows_for_se(test.se_difference, len(ours.y) + len(theirs.y))

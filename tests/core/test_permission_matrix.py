@@ -427,7 +427,7 @@ ROWS.update(
             PAGE_OPERATE,
         ),
         ("training:run_start", "POST"): ("/training/runs/new", {}, ANY_OPERATOR_PAGE),
-        ("training:run_deploy", "POST"): ("/training/jobs/{job}/deploy", {}, PAGE_OPERATE),
+        ("run_deploy", "POST"): ("/training/jobs/{job}/deploy", {}, PAGE_OPERATE),
         ("inference:batch_list", "GET"): ("/batches/", None, PAGE_READ),
     }
 )

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 def authenticate(header: str | None):
-    request = APIRequestFactory().post("/api/v1/groups/x/predict", HTTP_AUTHORIZATION=header or "")
+    headers = {} if header is None else {"HTTP_AUTHORIZATION": header}
+    request = APIRequestFactory().post("/api/v1/groups/x/predict", **headers)
     return ApiKeyAuthentication().authenticate(request)
 
 
@@ -59,6 +60,15 @@ def test_the_principal_answers_permissions_through_its_scopes_and_team(other_tea
 
 def test_no_header_is_left_to_the_view():
     assert authenticate(None) is None
+
+
+@pytest.mark.parametrize(
+    "header", ["", "Basic dXNlcjpwYXNz", "mh_no-scheme", "Bearer", "Bearer a b"]
+)
+def test_an_authorization_header_that_is_no_bearer_key_is_refused(header):
+    # Refused, not ignored: a request with a session and a bad header does not fall back.
+    with pytest.raises(AuthenticationFailed, match="Bearer <key>"):
+        authenticate(header)
 
 
 def test_a_wrong_key_is_refused():

@@ -8,10 +8,13 @@ import pytest
 from django.db import OperationalError, connection
 from django.test.utils import override_settings
 
+from groups.selectors import routing_table
 from groups.services import group_delete, group_promote
 from inference import serving
-from inference.serving import DatabaseUnavailable, PredictRequest, _Job, _Pending
-from registry.predictors import SklearnPredictor
+from inference.group_commit import GroupCommitWriter
+from inference.serving import DatabaseUnavailable, PredictRequest, log_rows, score, validate
+from inference.serving.jobs import Job, Pending
+from registry.predictors import PredictionInputError, SklearnPredictor
 from tests.inference.serving_factories import (
     credit_rows,
     log_model,
@@ -67,18 +70,6 @@ def live_setup(transactional_db):
     group_delete(group=setup.group, actor=None)
 
 
-def _eventually(check, seconds: float = 10.0) -> bool:
-    """Shadows are logged after the answers, with the writer's next batch."""
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def _predict(slug: str, inputs: dict, **kwargs):
     return lambda: serving.predict_one(slug=slug, inputs=inputs, **kwargs)
 
@@ -91,9 +82,9 @@ def test_concurrent_requests_share_one_commit_and_each_answer_has_its_committed_
     live_setup, writer_settings, monkeypatch
 ):
     commits: list[int] = []
-    real = serving._commit_rows
+    real = log_rows.commit_rows
     monkeypatch.setattr(
-        serving, "_commit_rows", lambda by_table: commits.append(1) or real(by_table)
+        log_rows, "commit_rows", lambda by_table: commits.append(1) or real(by_table)
     )
     rows = credit_rows(8)
 
@@ -104,8 +95,8 @@ def test_concurrent_requests_share_one_commit_and_each_answer_has_its_committed_
     ids = [uuid.UUID(a["request_id"]) for a in answers]
     assert logged.filter(request_id__in=ids).exclude(role="shadow").count() == 8
     assert len(commits) < 8  # shared: one commit for several requests
-    # Shadows joined the batches: one shadow row per request, never answered.
-    assert _eventually(lambda: logged.filter(role="shadow").count() == 8)
+    # Shadows joined the batches, committed before the answers: one row per request.
+    assert logged.filter(role="shadow").count() == 8
     assert {a["role"] for a in answers} <= {"champion", "challenger"}
 
 
@@ -113,7 +104,7 @@ def test_concurrent_requests_share_one_commit_and_each_answer_has_its_committed_
 def test_a_failed_commit_fails_exactly_the_requests_of_its_batch_with_503(
     live_setup, writer_settings, monkeypatch
 ):
-    real = serving._commit_rows
+    real = log_rows.commit_rows
     failing = {"first": True}
 
     def commit_once_failing(by_table):
@@ -121,7 +112,7 @@ def test_a_failed_commit_fails_exactly_the_requests_of_its_batch_with_503(
             raise OperationalError("the server closed the connection unexpectedly")
         return real(by_table)
 
-    monkeypatch.setattr(serving, "_commit_rows", commit_once_failing)
+    monkeypatch.setattr(log_rows, "commit_rows", commit_once_failing)
     rows = credit_rows(8)
     first = _concurrently([_predict(live_setup.group.slug, row) for row in rows[:4]])
     second = _concurrently([_predict(live_setup.group.slug, row) for row in rows[4:]])
@@ -141,7 +132,7 @@ def test_a_failed_commit_is_a_503_json_error_through_the_api(live_setup, client,
     def unreachable(by_table):
         raise OperationalError("could not connect to server")
 
-    monkeypatch.setattr(serving, "_commit_rows", unreachable)
+    monkeypatch.setattr(log_rows, "commit_rows", unreachable)
     response = post(client, live_setup.predict_url, {"inputs": credit_rows(1)[0]}, live_setup.key)
 
     assert response.status_code == 503
@@ -167,13 +158,35 @@ def test_a_client_request_id_retried_concurrently_is_logged_once(live_setup, wri
     assert logged.count() == 1
 
 
+def test_feedback_sent_right_after_the_answer_labels_the_primary_and_shadow_rows(
+    live_setup, client, settings
+):
+    settings.HUB_GROUP_COMMIT = True  # the default: the writer's path on PostgreSQL
+    setup = live_setup
+    rows = credit_rows(5, seed=11)
+    for n, row in enumerate(rows):
+        answer = post(client, setup.predict_url, {"inputs": row}, setup.key).json()
+        feedback = post(
+            client,
+            setup.feedback_url,
+            {"request_id": answer["request_id"], "outcome": n % 2},
+            setup.key,
+        )
+        assert feedback.status_code == 200, feedback.json()
+        assert feedback.json()["status"] == "recorded"
+        request_id = uuid.UUID(answer["request_id"])
+        shadow_id = serving.shadow_request_id(request_id, setup.shadow.pk)
+        logged = log_model(setup.group).objects.filter(request_id__in=[request_id, shadow_id])
+        assert sorted(logged.values_list("role", "outcome")) == sorted(
+            [(answer["role"], n % 2), ("shadow", n % 2)]
+        )
+
+
 @pytest.mark.django_db
 def test_inside_a_transaction_the_request_commits_its_own_row(client, monkeypatch):
     # Tests and the demo run in a transaction: the writer's connection could not see it.
     setup = serving_group(name="Direct Scoring")
-    monkeypatch.setattr(
-        serving.GroupCommitWriter, "submit", lambda *a, **k: pytest.fail("used the writer")
-    )
+    monkeypatch.setattr(GroupCommitWriter, "submit", lambda *a, **k: pytest.fail("used the writer"))
 
     response = post(client, setup.predict_url, {"inputs": credit_rows(1)[0]}, setup.key)
 
@@ -205,8 +218,8 @@ def test_concurrent_requests_for_one_version_are_scored_in_one_call(
 
     assert all(a["model"]["id"] == live_setup.champion.pk for a in answers)
     assert max(sizes) > 1  # several requests' rows in one predict call
-    # Each row once by the champion, and once by the shadow after the answers.
-    assert _eventually(lambda: sum(sizes) == 6 + 6)
+    # Each row once by the champion, and once by the shadow, before the answers.
+    assert sum(sizes) == 6 + 6
 
 
 @pytest.mark.django_db
@@ -215,16 +228,16 @@ def test_batched_answers_equal_single_row_scoring_to_1e_12(member):
     setup = serving_group(name="Batched Scoring", shadow=True)
     version = getattr(setup, member)
     rows = credit_rows(16, seed=5)
-    table = serving.routing_table(setup.group.slug)
+    table = routing_table(setup.group.slug)
     champion = next(m for m in table.members if m.role == "champion")
     routed = next(m for m in table.members if m.version_id == version.pk)
 
-    def scored(batch: list[dict]) -> list[_Pending]:
-        job = _Job(table, champion, [], 0.0)
+    def scored(batch: list[dict]) -> list[Pending]:
+        job = Job(table, champion, [], 0.0)
         job.items = [
-            _Pending(i, PredictRequest(inputs=r), uuid.uuid4(), routed) for i, r in enumerate(batch)
+            Pending(i, PredictRequest(inputs=r), uuid.uuid4(), routed) for i, r in enumerate(batch)
         ]
-        serving._predict_jobs([job])
+        score.predict_jobs([job])
         return job.items
 
     together = scored(rows)
@@ -241,7 +254,7 @@ def test_batched_answers_equal_single_row_scoring_to_1e_12(member):
 @pytest.mark.django_db
 def test_one_requests_bad_row_never_fails_another_request_scored_in_the_same_call(monkeypatch):
     setup = serving_group(name="Batched Scoring")
-    table = serving.routing_table(setup.group.slug)
+    table = routing_table(setup.group.slug)
     champion = next(m for m in table.members if m.role == "champion")
     good, bad = credit_rows(2)
     bad = {**bad, "income": -1.0}
@@ -249,16 +262,16 @@ def test_one_requests_bad_row_never_fails_another_request_scored_in_the_same_cal
 
     def refuses_negative_income(self, rows):
         if any(r["income"] < 0 for r in rows):
-            raise serving.PredictionInputError("income must not be negative")
+            raise PredictionInputError("income must not be negative")
         return real(self, rows)
 
     monkeypatch.setattr(SklearnPredictor, "predict", refuses_negative_income)
     jobs = [
-        _Job(table, champion, [_Pending(0, PredictRequest(inputs=r), uuid.uuid4(), champion)], 0.0)
+        Job(table, champion, [Pending(0, PredictRequest(inputs=r), uuid.uuid4(), champion)], 0.0)
         for r in (good, bad)
     ]
 
-    serving._predict_jobs(jobs)
+    score.predict_jobs(jobs)
 
     assert jobs[0].error is None and jobs[0].items[0].prediction is not None
     assert jobs[1].error is not None and jobs[1].error.status == 400
@@ -322,9 +335,9 @@ def test_the_input_check_is_built_once_per_routing_generation(
 ):
     setup = serving_group(name="Lean Scoring")
     built: list[int] = []
-    real = serving._compile_validator
+    real = validate.compile_validator
     monkeypatch.setattr(
-        serving, "_compile_validator", lambda features: built.append(1) or real(features)
+        validate, "compile_validator", lambda features: built.append(1) or real(features)
     )
     row = credit_rows(1)[0]
     for _ in range(3):

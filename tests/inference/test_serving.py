@@ -12,6 +12,7 @@ from groups.selectors import routing_cache_clear
 from groups.services import MemberSpec, api_key_revoke, group_create, group_promote, group_update
 from inference import serving
 from inference.api import PredictApi
+from inference.serving import respond
 from registry.artifacts import artifact_load
 from registry.demo import CREDIT_FEATURES
 from registry.predictors import SklearnPredictor
@@ -513,7 +514,7 @@ def test_a_retry_racing_the_first_attempt_answers_with_the_row_that_won(
 ):
     body = {"inputs": row, "request_id": str(uuid.uuid4()), "routing_key": "applicant-7"}
     first = post(client, setup.predict_url, body, setup.key).json()
-    real = serving._logged_answers
+    real = respond.logged_answers
     calls = []
 
     def not_yet_committed(table, instances, *, batch):
@@ -521,7 +522,7 @@ def test_a_retry_racing_the_first_attempt_answers_with_the_row_that_won(
         calls.append(1)
         return {} if len(calls) == 1 else real(table, instances, batch=batch)
 
-    monkeypatch.setattr(serving, "_logged_answers", not_yet_committed)
+    monkeypatch.setattr(respond, "logged_answers", not_yet_committed)
     retry = post(client, setup.predict_url, {**body, "explain": False}, setup.key)
 
     assert retry.status_code == 200

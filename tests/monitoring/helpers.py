@@ -1,9 +1,11 @@
 """Monitoring test data: a real serving group (tests/inference/serving_factories.py), a
-CSV reference, and live traffic with incomes shifted."""
+CSV or Parquet reference, and live traffic with incomes shifted."""
 
 import io
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from registry.demo import CREDIT_FEATURES, credit_dataset
@@ -19,6 +21,20 @@ def reference_csv(rows: int, seed: int = 5) -> bytes:
 
 def csv_upload(rows: int, name: str = "reference.csv") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, reference_csv(rows), content_type="text/csv")
+
+
+def reference_parquet(rows: int, seed: int = 5) -> bytes:
+    """The rows of `reference_csv(rows, seed)`, written by pyarrow (no pandas index)."""
+    frame = credit_dataset(rows=rows, seed=seed)[CREDIT_FEATURES]
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    return buffer.getvalue()
+
+
+def parquet_upload(rows: int, name: str = "reference.parquet") -> SimpleUploadedFile:
+    return SimpleUploadedFile(
+        name, reference_parquet(rows), content_type="application/vnd.apache.parquet"
+    )
 
 
 def send_traffic(

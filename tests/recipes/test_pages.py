@@ -2,6 +2,7 @@
 the editor's errors by JSON path, and buttons present only for who may use them."""
 
 import json
+import re
 
 from core import roles
 from recipes.models import Recipe, RecipeVersion
@@ -113,3 +114,23 @@ def test_a_viewer_may_not_post_a_version_from_the_page(client, seeded, viewer):
     client.force_login(viewer)
     response = client.post("/library/recipes/pricing-baseline/versions/new", {"manifest": "{}"})
     assert response.status_code == 403
+
+
+def test_the_editor_page_allows_codemirrors_styles_by_nonce_and_no_other_page_does(
+    client, seeded, operator
+):
+    client.force_login(operator)
+    response = client.get("/library/recipes/pricing-baseline/")
+    policy = dict(
+        part.strip().split(" ", 1)
+        for part in response.headers["Content-Security-Policy"].split(";")
+    )
+    nonce = re.search(r"'nonce-([^']+)'", policy["style-src"]).group(1)
+    page = response.content.decode()
+    # The bundle (built by `make setup` from npm) carries the nonce its <style> elements use.
+    assert f'src="/static/recipes/editor.bundle.js" nonce="{nonce}"' in page
+    assert policy["script-src"] == "'self'"
+    assert 'data-schema-url="/api/v1/schema/recipe-manifest"' in page
+
+    library = client.get("/library/")
+    assert "nonce" not in library.headers["Content-Security-Policy"]

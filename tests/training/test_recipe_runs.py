@@ -5,16 +5,12 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from rest_framework.test import APIClient
 
-from core import roles
 from core.roles import roles_sync
-from groups.models import Membership
-from groups.services import MemberSpec, group_create
 from recipes.baselines import recipes_seed
 from recipes.models import Recipe, RecipeStatus
-from recipes.services import recipe_version_approve, recipe_version_create
+from recipes.services import recipe_version_create
 from registry.models import VersionStatus
 from registry.services import RegistryValidationError, model_version_transition
-from tests.factories import TeamFactory, role_user
 from training.models import FineTuneJob, JobStatus, RunKind
 from training.services import RunDataset, run_create
 from training.tasks import job_run
@@ -221,27 +217,7 @@ def test_deploy_refuses_a_version_trained_from_a_draft_recipe(seeded, operator):
     assert "not approved" in refused.json()["message"]
 
 
-def test_deploy_joins_an_approved_recipes_version_to_its_target_group_as_a_challenger(
-    seeded, operator, approver
-):
-    first = _run(_approved("location-scoring-baseline"), RunKind.TRAIN).result_version
-    group = group_create(
-        name="Site selection", members=[MemberSpec(first, "champion", 100)], created_by=None
-    )
-    targeting = _targeting("location-scoring-baseline", group.slug, operator)
-    recipe_version_approve(version=targeting, actor=approver)
-    job = _run(targeting, RunKind.TRAIN)
-    client = APIClient()
-    client.force_authenticate(operator)
-
-    response = client.post(f"{RUNS}{job.pk}/deploy")
-
-    assert response.status_code == 200, response.json()
-    assert response.json()["group"] == group.slug and response.json()["role"] == "challenger"
-    assert Membership.objects.get(group=group, model_version=job.result_version).weight == 0
-    outsider = role_user(roles.OPERATOR, team=TeamFactory(name="Elsewhere", slug="elsewhere"))
-    client.force_authenticate(outsider)
-    assert client.post(f"{RUNS}{job.pk}/deploy").status_code in (403, 404)
+# Deploying an approved recipe's version starts a gated rollout: test_deploy_rollout.py.
 
 
 def test_the_run_page_shows_the_gate_the_folds_and_a_terminal_log(seeded, client, viewer):

@@ -43,3 +43,6 @@ def test_a_real_worker_trains_a_recipe_run_and_registers_its_lineage(celery_work
     # The client recipe's own override reached the fit: deeper trees than the baseline's.
     assert job.result_version.metadata["training"]["params"]["max_depth"] == 4
     assert "training.job_run" in celery_worker.log()
+    reference = job.result_version.monitoring_reference  # made by the worker: the hold-out
+    assert reference.rows == job.result_version.metadata["training"]["test_rows"] > 0
+    assert reference.features == job.result_version.feature_names

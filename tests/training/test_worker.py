@@ -74,6 +74,11 @@ def test_a_real_worker_trains_a_job_from_the_decision_log_end_to_end(celery_work
     assert version.metadata["metrics"]["auc_roc"] == pytest.approx(expected_auc, abs=1e-6)
     estimator = artifact_load(version)
     assert estimator.predict(X_test.head(5)).tolist() == reference.predict(X_test.head(5)).tolist()
+    # The worker also made the version's monitoring reference from the hold-out.
+    monitoring = version.monitoring_reference
+    assert (monitoring.source, monitoring.rows) == ("training", len(X_test))
+    assert monitoring.features == CREDIT_FEATURES
+    assert monitoring.sample["income"] == pytest.approx(X_test["income"].tolist())
 
 
 def test_killing_the_worker_mid_job_leads_to_the_job_being_failed_with_a_reason(

@@ -17,10 +17,11 @@ from training.services.running import (
     job_requeue,
     jobs_fail_stale,
 )
-from training.services.runs import RunDataset, run_create, run_deploy
+from training.services.runs import DeployTarget, RunDataset, run_create, run_deploy_target
 
 __all__ = [
     "DatasetSpec",
+    "DeployTarget",
     "RunDataset",
     "TrainingValidationError",
     "job_cancel",
@@ -35,5 +36,5 @@ __all__ = [
     "jobs_fail_stale",
     "jobs_poll_external",
     "run_create",
-    "run_deploy",
+    "run_deploy_target",
 ]

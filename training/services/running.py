@@ -23,6 +23,7 @@ from training.services.common import (
     job_finish,
     version_register_next,
 )
+from training.services.results import job_result_reference
 from training.trainers.base import (
     ExternalSubmission,
     JobCancelled,
@@ -241,6 +242,7 @@ def _job_succeed_local(job: FineTuneJob, result: LocalResult) -> None:
                 artifact=result.artifact,
                 description=result.metadata.get("description", ""),
             )
+            job_result_reference(job=job, version=version, holdout=result.holdout)
             FineTuneJob.objects.filter(pk=job.pk).update(
                 status=JobStatus.SUCCEEDED,
                 progress=100,

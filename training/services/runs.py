@@ -1,5 +1,5 @@
-"""Recipe runs: start a train, eval or backtest run of a recipe version, and deploy what a
-train run registered.
+"""Recipe runs: start a train, eval or backtest run of a recipe version, and check what a
+train run registered may be deployed (hub/deploy.py starts its gated rollout).
 
 A run is a FineTuneJob with `kind` and `recipe_version`: one table, one page, one worker
 task, one API. Its dataset is the recipe's synthetic example (deterministic: generator,
@@ -19,7 +19,7 @@ from django.db import transaction
 
 from core.errors import Conflict, NotFound
 from core.permissions import require
-from groups.models import Membership, ModelGroup
+from groups.models import ModelGroup
 from recipes import services as recipe_services
 from recipes.models import Recipe, RecipeStatus, RecipeVersion
 from recipes.synthetic import DEFAULT_ROWS, DEFAULT_SEED, GENERATORS, generate
@@ -27,7 +27,6 @@ from registry.models import ModelVersion, RegisteredModel
 from registry.services import registered_model_create
 from training.models import Dataset, DatasetSnapshot, DatasetSource, FineTuneJob, JobStatus, RunKind
 from training.services.common import TrainingValidationError, enqueue, event_add, person
-from training.services.results import job_result_join_group
 from training.trainers.hyperparameters import (
     PRESET_SPECS,
     HyperparameterError,
@@ -236,9 +235,21 @@ def run_create(
     return job
 
 
-def run_deploy(*, job: FineTuneJob, actor: Any) -> Membership:
-    """The version a train run of an APPROVED recipe version registered joins the
-    recipe's target group (`deployment.target_group`) as a challenger at 0%."""
+@dataclass(frozen=True)
+class DeployTarget:
+    """What deploying a train run puts where: the version it registered, the recipe version
+    it trained from (whose effective manifest holds the deployment settings), the group."""
+
+    job: FineTuneJob
+    version: ModelVersion
+    recipe_version: RecipeVersion
+    group: ModelGroup
+
+
+def run_deploy_target(*, job: FineTuneJob, actor: Any) -> DeployTarget:
+    """Check that the version a train run of an APPROVED recipe version registered may be
+    deployed, and to which group (`deployment.target_group`). Starting the gated rollout is
+    the caller's (hub/deploy.py: training and rollouts share a layer and import neither)."""
     require(actor, "training.change_finetunejob", job)
     version = job.recipe_version
     if version is None or job.kind != RunKind.TRAIN:
@@ -264,5 +275,4 @@ def run_deploy(*, job: FineTuneJob, actor: Any) -> Membership:
     group = ModelGroup.objects.filter(slug=slug).first()
     if group is None:
         raise NotFound({"/deployment/target_group": [f"There is no group '{slug}'."]})
-    require(actor, "groups.change_modelgroup", group)
-    return job_result_join_group(job=job, group=group, weight=0, actor=actor)
+    return DeployTarget(job=job, version=job.result_version, recipe_version=version, group=group)

@@ -51,6 +51,8 @@ class LocalResult:
     # version was not approved, so the registry keeps it out of staging and production).
     results: dict[str, Any] = field(default_factory=dict)
     draft: bool = False
+    # The hold-out rows (a DataFrame of the features): the new version's monitoring reference.
+    holdout: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,9 @@ class LocalTrainer:
         report(
             progress=95, stage="Registering the new version", message=summary, metrics=dict(metrics)
         )
-        return LocalResult(artifact=artifact, metadata=metadata, summary=summary)
+        return LocalResult(
+            artifact=artifact, metadata=metadata, summary=summary, holdout=split.X_test
+        )
 
     def _metadata(self, job: FineTuneJob, estimator: Any, *, split: Any, evaluation: dict) -> dict:
         specs = feature_specs(split.X_train)

@@ -162,6 +162,7 @@ class RecipeTrainer(LocalTrainer):
             summary=summary,
             results={"metrics": scores, "gate": gate, "holdout": fold.label},
             draft=job.recipe_version.status != RecipeStatus.APPROVED or register_status == "draft",
+            holdout=split.X_test,
         )
 
     def _backtest(

@@ -20,6 +20,7 @@ class _Window:
     window: int  # which window of `duration` seconds since the epoch
     shared: int = 0  # the shared count when last flushed (every process's requests)
     unflushed: int = 0  # this process's requests since
+    flushing: int = 0  # this process's requests being added to the shared count now
     flushed_at: float = float("-inf")
 
 
@@ -69,24 +70,36 @@ class PrincipalRateThrottle(SimpleRateThrottle):
             held = _windows.get(self.key)
             if held is None or held.window != window:
                 held = _windows[self.key] = _Window(window)
-            held.unflushed += 1
-            if time.monotonic() - held.flushed_at >= FLUSH_SECONDS:
-                self._flush(held)
-            if held.shared + held.unflushed > self.num_requests:
-                held.unflushed -= 1  # a refused request is not counted (as DRF's)
-                return False
-        return True
+            # A refused request is not counted (as DRF's), but may flush the others.
+            allowed = held.shared + held.flushing + held.unflushed < self.num_requests
+            held.unflushed += allowed
+            count = self._claim(held)
+        if count:
+            self._flush(held, count)  # outside the lock: no request waits for the cache
+        return allowed
 
-    def _flush(self, held: _Window) -> None:
-        key = f"{self.key}:{held.window}"
+    @staticmethod
+    def _claim(held: _Window) -> int:
+        """The requests this thread adds to the shared count, if a flush is due (one
+        thread at a time: the others keep counting meanwhile)."""
+        if held.flushing or time.monotonic() - held.flushed_at < FLUSH_SECONDS:
+            return 0
+        count, held.unflushed, held.flushing = held.unflushed, 0, held.unflushed
+        return count
+
+    def _flush(self, held: _Window, count: int) -> None:
         try:
-            held.shared = self._add(key, held.unflushed)
+            shared = self._add(f"{self.key}:{held.window}", count)
         except Exception:  # the cache is down: serve rather than refuse
             logger.warning("Rate limit not checked: the cache is unavailable.")
-            held.shared = 0
+            shared, count_back = 0, count
         else:
-            held.unflushed = 0
-        held.flushed_at = time.monotonic()
+            count_back = 0
+        with _lock:
+            held.shared = shared
+            held.unflushed += count_back
+            held.flushing = 0
+            held.flushed_at = time.monotonic()
 
     def _add(self, key: str, count: int) -> int:
         """The window's shared count after adding this process's `count`."""

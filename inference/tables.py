@@ -71,7 +71,7 @@ def _index_names(table_name: str) -> tuple[str, str, str]:
 
 def _request_index_name(table_name: str) -> str:
     # Partitioned tables only: their unique constraints must hold the month, so request_id
-    # gets a plain index (serving keeps ids unique, inference/serving.py).
+    # gets a plain index (serving keeps ids unique, inference/serving/).
     return f"ix_{_short_hash(table_name, 12)}_request"
 
 

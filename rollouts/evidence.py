@@ -1,7 +1,7 @@
 """The evidence of one tick, read from the group's inference table with aggregates and
 bounded queries: the step's health per arm, and the labelled rows for the quality test.
 
-Rows are attributed as serving logs them (inference/serving.py): the champion's own rows
+Rows are attributed as serving logs them (inference/serving/log_rows.py): the champion's own rows
 are role=champion without `fallback`; the challenger's are its version with role
 challenger (or shadow, in the shadow phase); a request routed to the challenger that it
 could not serve is logged as the champion's with `fallback` set. The rollout gives every
@@ -100,7 +100,7 @@ def unpaired_quality(rollout: Rollout) -> QualityEvidence:
 
 def paired_quality(rollout: Rollout) -> QualityEvidence:
     """The shadow phase: each labelled champion row with the challenger's shadow row of the
-    same request (its request_id is derived from the champion's, inference/serving.py)."""
+    same request (its request_id is derived from the champion's, inference/serving/score.py)."""
     rows = log_model(rollout).objects.filter(created_at__gte=rollout.started_at)
     shadows = {
         request_id: (prediction, score, outcome)

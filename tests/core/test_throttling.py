@@ -41,3 +41,43 @@ def test_login_is_locked_after_repeated_failures(client, user, settings):
 
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+class _Caller:
+    """What the throttle reads of a request: a signed-in user."""
+
+    def __init__(self, pk: int):
+        self.user = type("User", (), {"grant": None, "is_authenticated": True, "pk": pk})()
+        self.META = {"REMOTE_ADDR": "127.0.0.1"}
+
+
+def test_threads_at_once_are_let_through_exactly_the_rate_and_the_shared_count_agrees(
+    monkeypatch,
+):
+    import threading
+
+    from django.core.cache import cache
+
+    from core.throttling import throttle_counts_clear
+
+    monkeypatch.setattr(PrincipalRateThrottle, "THROTTLE_RATES", {"principal": "50/hour"})
+    monkeypatch.setattr("core.throttling.FLUSH_SECONDS", 0.0)  # every request may flush
+    throttle_counts_clear()
+    cache.clear()
+    allowed: list[bool] = []
+
+    def calls():
+        for _ in range(20):
+            allowed.append(PrincipalRateThrottle().allow_request(_Caller(4242), None))
+
+    threads = [threading.Thread(target=calls) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    throttle = PrincipalRateThrottle()
+    key = throttle.get_cache_key(_Caller(4242), None)
+    window = int(__import__("time").time() // throttle.duration)
+
+    assert allowed.count(True) == 50  # of 160 calls
+    assert cache.get(f"{key}:{window}") == 50  # every allowed request reached the shared count

@@ -16,6 +16,12 @@ The worker model, chosen by measurement (bench/serving/run.py and bench/serving/
   replaced it cost the same CPU per request within the noise of a shared machine.) More threads than requests in flight only add GIL contention.
 - The sync worker (one request at a time per process) cannot batch anything; an async
   worker would need the DRF view and the ORM to run in threads anyway.
+- Re-measured with the per-request CPU of the workers (bench/serving/run.py now reports
+  it, steadier than req/s on a shared machine): 2x2 3.6 ms, 2x4 3.2, 2x8 3.2, 3x3 3.8 ms
+  per request. 2x4 stays. Another server was tried too: granian (Rust HTTP, WSGI in
+  blocking threads) served a do-nothing DRF view at 620 req/s against gunicorn's 940 here.
+- preload_app and no access log (below), and gunicorn's C HTTP parser (gunicorn_h1c, in
+  requirements.txt; gunicorn uses it when installed) cut what a request costs gunicorn.
 """
 
 import multiprocessing
@@ -27,6 +33,14 @@ worker_class = "gthread"
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
+# The app is imported once, in the master, before the workers fork: a worker starts (and
+# restarts after max_requests) in milliseconds instead of the ~5 s an import of the hub
+# takes, and serves from its first second. Nothing opens a database, cache or broker
+# connection at import, so no socket is shared across the fork.
+preload_app = True
 max_requests = 20000
 max_requests_jitter = 2000
-accesslog = "-"
+# No access log by default: every prediction is already a row in its group's table, and
+# formatting a line per request cost ~5% of a worker's time on predict (bench/serving).
+# `--access-logfile -` turns it on.
+accesslog = None

@@ -158,9 +158,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, KeyGrant] | None:
-        if "HTTP_AUTHORIZATION" not in request.META:
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if header is None:
             return None  # an empty header is a bad credential, refused below
-        header = authentication.get_authorization_header(request).decode("latin-1")
+        # Read from META as the WSGI server set it (latin-1 text): DRF's helper builds the
+        # request's whole header map first, per request.
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != self.keyword.lower() or not token or " " in token:

@@ -13,12 +13,14 @@ read in as few passes as the database allows.
   within 1% of the exact value, and the same on both databases.
 - Only the (score, 0/1 outcome, time) of labelled rows come into Python, for AUC, log loss,
   Brier and DeLong's test: newest first, capped at MAX_SCORED_ROWS per member (on
-  PostgreSQL as one row of arrays, on SQLite read in chunks).
+  PostgreSQL as one row of binary arrays, the members after the first each on a
+  connection of its own while the request's reads the totals; on SQLite read in chunks).
 """
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import psycopg
 from django.db import connection, transaction
 from django.db.models import (
     Case,
@@ -386,8 +389,13 @@ def _add_rolled(
     for row in rollup_totals_query(group_id, split, kind):
         row.update({name: row[f"sum_{name}"] for name in (*ADDITIVE, *ERROR_FIELDS)})
         _add_group(buckets[(row["model_version_id"], row["bucket"])], row)
+    hourly: dict[int, list[dict[str, int]]] = defaultdict(list)
     for version_id, histogram in rollup_histograms(group_id, split):
-        latency_sketch.histogram_add(histograms[version_id], histogram)
+        hourly[version_id].append(histogram)
+    for version_id, histogram_list in hourly.items():
+        latency_sketch.histogram_add(
+            histograms[version_id], latency_sketch.histograms_sum(histogram_list)
+        )
 
 
 def rollup_histograms(group_id: int, split: WindowSplit) -> list[tuple[int, dict[str, int]]]:
@@ -524,16 +532,24 @@ def _scored_arrays(
 ) -> Scored:
     """PostgreSQL: the rows come back as one row of arrays (array_agg over the ordered,
     limited query), which the driver decodes in C: a Python loop over 20,000 rows cost
-    more than the index-only scan that finds them (bench/analytics)."""
+    more than the index-only scan that finds them (bench/analytics).
+
+    The arrays come back in binary: 8 bytes a float instead of its text, which the server
+    spends longer printing and the driver parsing than the scan takes (bench/analytics:
+    5 ms a member, 15 with the times). The same doubles: PostgreSQL prints the shortest
+    text that reads back exactly."""
     names = ["score", "label"] + (["epoch"] if with_times else []) + (["id"] if with_ids else [])
     # The aggregate reads the LIMITed subquery's rows in its order, the same for every
     # array: element i of each is row i, newest first.
     arrays = [f"array_agg({name}{'::text' if name == 'id' else ''})" for name in names]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*), {', '.join(arrays)} FROM ({sql}) AS scored ({', '.join(names)})",
-            params,
-        )
+    query = f"SELECT count(*), {', '.join(arrays)} FROM ({sql}) AS scored ({', '.join(names)})"
+    connection.ensure_connection()
+    # Django's cursors bind parameters on the client, which cannot ask for binary results:
+    # a plain psycopg cursor on the same connection (and transaction) binds them on the
+    # server. Never prepared: a prepared statement's generic plan would not prune the
+    # partitions by the window's dates.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(query, params, prepare=False, binary=True)
         count, *columns = cursor.fetchone()
     if not count:
         return Scored()
@@ -548,6 +564,68 @@ def _scored_arrays(
     )
 
 
+# Members read side by side, each on a connection of its own, at most: a group has a
+# handful; this bounds the connections one comparison opens whatever it has.
+MAX_CONCURRENT_READS = 4
+
+
+@contextmanager
+def scored_rows_reading(
+    model: type[Model],
+    version_ids: Sequence[int],
+    since: datetime | None,
+    until: datetime,
+    *,
+    concurrent: bool = False,
+    with_times: bool = True,
+    with_ids: bool = False,
+) -> Iterator[Callable[[Sequence[int]], dict[int, Scored]]]:
+    """Yields a function that returns scored_rows of the versions asked for (some or all
+    of `version_ids`), reading them on this connection one after the other.
+
+    With `concurrent` (analytics_reads says when it is safe), every version is read at
+    once, each in a thread on a connection of its own, and the function waits for them:
+    meanwhile this connection does the caller's other queries (the totals). Each read is
+    one PostgreSQL backend's work (~40 ms a member at 10 million rows; a parallel plan was
+    slower), so on two cores the members and the totals take about the time of the
+    slowest of them. A new connection costs its backend ~15 ms of CPU (starting, and
+    loading the catalog for its first query); keeping the first member on this connection
+    saved that CPU but was slower on a quiet machine (7-day page 176 against 152 ms,
+    bench/analytics), where the second core is free."""
+    options = {"with_times": with_times, "with_ids": with_ids}
+    apart = list(version_ids) if concurrent else []
+    with ThreadPoolExecutor(max_workers=max(1, min(len(apart), MAX_CONCURRENT_READS))) as pool:
+        pending = {
+            v: pool.submit(_scored_rows_apart, model, v, since, until, options) for v in apart
+        }
+
+        def read(wanted: Sequence[int]) -> dict[int, Scored]:
+            return {
+                v: pending[v].result()
+                if v in pending
+                else scored_rows(model, v, since, until, **options)
+                for v in wanted
+            }
+
+        yield read
+
+
+def _scored_rows_apart(
+    model: type[Model],
+    version_id: int,
+    since: datetime | None,
+    until: datetime,
+    options: dict[str, bool],
+) -> Scored:
+    """scored_rows on this thread's own connection, with the same session settings, then
+    closed: Django closes only the request thread's connections when a request ends."""
+    try:
+        with analytics_reads():
+            return scored_rows(model, version_id, since, until, **options)
+    finally:
+        connection.close()
+
+
 BUCKET_SECONDS = {"hour": 3600, "day": 86400}
 
 
@@ -556,19 +634,36 @@ def bucket_key(epoch: float, kind: str) -> int:
 
 
 @contextmanager
-def analytics_reads() -> Iterator[None]:
+def analytics_reads() -> Iterator[bool]:
     """On PostgreSQL, switch off JIT for these reads (the planner's cost estimate over a big
     table triggers JIT compilation, 50-130 ms for queries that then run in about that) and
-    give their sorts enough memory not to spill (measured in bench/analytics)."""
+    parallel workers (where the planner chose a Gather over the labelled rows' scan, it
+    took twice the scan's time: starting workers costs more than these rows), and give
+    their sorts enough memory not to spill (measured in bench/analytics).
+
+    Yields whether the reads may also run on other connections (scored_rows_reading):
+    on PostgreSQL, outside any caller's transaction (whose rows no other connection sees:
+    a test's, a service's), and at READ COMMITTED, where each statement reads a snapshot
+    of its own anyway, so statements on two connections see no less consistent a picture
+    than two on one."""
     if connection.vendor != "postgresql":
-        yield
+        yield False
         return
+    shared = not connection.in_atomic_block and _read_committed()
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-            # The GROUP BY and the labelled rows' sort fit in memory instead of spilling to disk.
-            cursor.execute("SET LOCAL work_mem = '32MB'")
-        yield
+            # One round trip. work_mem: the GROUP BY and the labelled rows' sort fit in
+            # memory instead of spilling to disk.
+            cursor.execute(
+                "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; "
+                "SET LOCAL work_mem = '32MB'"
+            )
+        yield shared
+
+
+def _read_committed() -> bool:
+    connection.ensure_connection()
+    return connection.isolation_level == psycopg.IsolationLevel.READ_COMMITTED
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ import numpy as np
 import sklearn
 
 from registry.artifacts import ArtifactError, artifact_load
+from registry.compiled import compiled as compiled_estimator
+from registry.compiled import verified
 from registry.models import Flavor, ModelVersion, Task
 from registry.prompting import PromptError, prompt_render, response_parse
 
@@ -82,6 +84,15 @@ class SklearnPredictor(Predictor):
             self._positive = matches[0] if matches else 1
         self._classes = classes
         self._array_estimator = self._array_copy()
+        # The estimator's arithmetic without sklearn's per-call checks (registry/compiled.py),
+        # once it answers exactly as sklearn does; None: sklearn is called.
+        self.compiled = None
+        if self._array_estimator is not None:
+            self.compiled = verified(
+                compiled_estimator(self._array_estimator),
+                self._array_raw,
+                len(self._columns),
+            )
 
     @property
     def serves_arrays(self) -> bool:
@@ -92,6 +103,12 @@ class SklearnPredictor(Predictor):
         """predict_proba (else predict) of finite float rows in the fitted column order, by
         the array path `predict` takes (batch scoring: one call per chunk). Only when
         `serves_arrays`."""
+        if self.compiled is not None:
+            return self.compiled(X)
+        return self._array_raw(X)
+
+    def _array_raw(self, X: np.ndarray) -> np.ndarray:
+        # Finite floats checked by the caller: sklearn need not check them again.
         with sklearn.config_context(assume_finite=True):
             return self._raw(self._array_estimator, X)
 
@@ -173,9 +190,7 @@ class SklearnPredictor(Predictor):
             return []
         X = self._matrix(rows)
         if self._array_estimator is not None:
-            # Finite floats checked above: sklearn need not check them again.
-            with sklearn.config_context(assume_finite=True):
-                raw = self._raw(self._array_estimator, X)
+            raw = self.predict_array(X)
         else:
             raw = self._raw(self.estimator, X)
         if hasattr(self.estimator, "predict_proba") and self._classes:

@@ -32,6 +32,7 @@ printed with them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -63,6 +64,61 @@ class LoadResult:
     p99_ms: float
     errors: int
     requests: int
+    # CPU the server's processes spent per request (ms), and PostgreSQL's and Redis's
+    # (every backend's: other work on the machine shows up there too).
+    server_cpu_ms: float = 0.0
+    database_cpu_ms: float = 0.0
+
+
+# --- CPU accounting -----------------------------------------------------------------------
+# Requests/s on a shared 2-CPU machine swing with whatever else runs; the CPU a server
+# spends per request does not, so the table reports both.
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+
+
+def _descendants(pid: int) -> list[int]:
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                stack.extend(int(c) for c in children.read_text().split())
+    return found
+
+
+def _named_cpu(names: tuple[str, ...]) -> dict[int, float]:
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().strip().startswith(names):
+                found[int(stat.parent.name)] = _cpu_seconds(int(stat.parent.name))
+    return found
+
+
+def _with_cpu(server_pid: int, run) -> LoadResult:
+    def server() -> float:
+        return sum(_cpu_seconds(p) for p in _descendants(server_pid))
+
+    services = ("postgres", "redis-server")
+    server_before, services_before = server(), _named_cpu(services)
+    result = run()
+    server_after, services_after = server(), _named_cpu(services)
+    per_request = 1000.0 / max(result.requests, 1)
+    result.server_cpu_ms = (server_after - server_before) * per_request
+    # The processes alive at the end (a backend that exited meanwhile is not counted).
+    spent = sum(cpu - services_before.get(pid, 0.0) for pid, cpu in services_after.items())
+    result.database_cpu_ms = spent * per_request
+    return result
 
 
 # --- setup ---------------------------------------------------------------------------------
@@ -243,8 +299,6 @@ def _start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) 
         "2048",
         "--log-level",
         "warning",
-        "--access-logfile",
-        "/dev/null",
     ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     _wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -577,7 +631,9 @@ def _run_hub(
         _load(url, bodies, headers, 8, 3, "warm-up")
         label = f"Model Hub {args.workers}x{args.threads} (route+predict+SHAP+log)"
         for c in levels:
-            results.append(_load(url, bodies, headers, c, args.duration, label))
+            results.append(
+                _with_cpu(hub.pid, lambda c=c: _load(url, bodies, headers, c, args.duration, label))
+            )
             print(" ", results[-1])
     finally:
         _stop(hub)
@@ -620,14 +676,11 @@ def _run_mlserver(
         _check(url, bodies[0], headers)
         _load(url, bodies, headers, 8, 3, "warm-up")
         for c in levels:
+            label = f"MLServer workers={workers} (predict_proba only)"
             results.append(
-                _load(
-                    url,
-                    bodies,
-                    headers,
-                    c,
-                    args.duration,
-                    f"MLServer workers={workers} (predict_proba only)",
+                _with_cpu(
+                    mlserver.pid,
+                    lambda c=c, label=label: _load(url, bodies, headers, c, args.duration, label),
                 )
             )
             print(" ", results[-1])
@@ -653,12 +706,16 @@ def _logged_split(log, first_id: int, versions: dict) -> tuple[int, str]:
 
 
 def _print_table(results: list[LoadResult], floor: dict[str, float]) -> None:
-    print("| server | concurrency | req/s | p50 ms | p99 ms | p99/p50 | errors | requests |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| server | concurrency | req/s | p50 ms | p99 ms | p99/p50 | errors | requests "
+        "| server CPU ms/req | PostgreSQL + Redis CPU ms/req |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         print(
             f"| {r.target} | {r.concurrency} | {r.requests_per_s:.0f} | {r.p50_ms:.2f} | "
-            f"{r.p99_ms:.2f} | {r.p99_ms / max(r.p50_ms, 1e-9):.1f} | {r.errors} | {r.requests} |"
+            f"{r.p99_ms:.2f} | {r.p99_ms / max(r.p50_ms, 1e-9):.1f} | {r.errors} | {r.requests} "
+            f"| {r.server_cpu_ms:.2f} | {r.database_cpu_ms:.2f} |"
         )
     hub = {r.concurrency: r for r in results if r.target.startswith("Model Hub")}
     for r in results:

@@ -9,7 +9,8 @@ number is exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -121,8 +122,8 @@ def group_comparison(
         cached = cache.get(key)
         if cached is not None:
             return cached
-    with aggregates.analytics_reads():
-        result = _group_comparison(group, window, now, version_ids, with_series)
+    with aggregates.analytics_reads() as concurrent:
+        result = _group_comparison(group, window, now, version_ids, with_series, concurrent)
     if key is not None:
         cache.set(key, result, CACHE_SECONDS)
     return result
@@ -135,19 +136,14 @@ def _member(
     span: tuple,
     total_served: int,
     *,
-    with_times: bool,
-    with_ids: bool,
+    scored: dict[int, Scored],
     task: str = Task.BINARY,
 ) -> MemberStats:
     version = membership.model_version
     member_total = totals.get(version.pk, Totals())
     if task in MEMBER_METRICS:
         return _task_member(membership, model, member_total, span, total_served, task)
-    scored = (
-        aggregates.scored_rows(model, version.pk, *span, with_times=with_times, with_ids=with_ids)
-        if member_total.labelled
-        else Scored()
-    )
+    member_scored = scored.get(version.pk, Scored())
     return MemberStats(
         version_id=version.pk,
         model_name=version.model.name,
@@ -155,8 +151,8 @@ def _member(
         role=membership.role,
         weight=membership.weight,
         totals=member_total,
-        scored=scored,
-        metrics=member_metrics(member_total, scored, total_served),
+        scored=member_scored,
+        metrics=member_metrics(member_total, member_scored, total_served),
         traffic_share=member_total.served / total_served if total_served else None,
     )
 
@@ -210,36 +206,63 @@ def _judge(comparison: Comparison) -> None:
         comparison.paired |= pairs is not None
 
 
+def _scored_reading(
+    memberships: list[Membership],
+    model: type[Model],
+    span: tuple,
+    *,
+    task: str,
+    with_times: bool,
+    concurrent: bool,
+) -> AbstractContextManager[Callable[[Sequence[int]], dict[int, Scored]]]:
+    """The labelled rows of the binary members (aggregates.scored_rows_reading): started
+    before the totals, so that on PostgreSQL they are read side by side with them."""
+    binary = [] if task in MEMBER_METRICS else [m.model_version_id for m in memberships]
+    return aggregates.scored_rows_reading(
+        model,
+        binary,
+        *span,
+        concurrent=concurrent,
+        with_times=with_times,
+        # Shadow rows pair with the champion's by request id: ids only when there are shadows.
+        with_ids=any(m.role == Role.SHADOW for m in memberships),
+    )
+
+
+def _labelled(memberships: list[Membership], totals: dict[int, Totals], task: str) -> list[int]:
+    """The binary members with labelled rows: the others have no scored rows to read."""
+    if task in MEMBER_METRICS:
+        return []
+    return [
+        m.model_version_id for m in memberships if totals.get(m.model_version_id, Totals()).labelled
+    ]
+
+
 def _group_comparison(
     group: ModelGroup,
     window: str,
     now: datetime | None,
     version_ids: Iterable[int] | None,
     with_series: bool,
+    concurrent: bool = False,
 ) -> Comparison:
     now = now or timezone.now()
     since = window_start(window, now)
     model = inference_log_model(group.table_name)
     kind = BUCKETS[window]
     task = group.task
-    totals, buckets = aggregates.member_totals(
-        model, since, now, kind, group_id=group.pk, task=task
-    )
-    total_served = sum(t.served for t in totals.values())
     memberships = _memberships(group, version_ids)
-    # Shadow rows pair with the champion's by request id: fetch ids only when there are shadows.
-    with_ids = any(m.role == Role.SHADOW for m in memberships)
-    members = [
-        _member(
-            m,
-            model,
-            totals,
-            (since, now),
-            total_served,
-            with_times=with_series,
-            with_ids=with_ids,
-            task=task,
+    reading = _scored_reading(
+        memberships, model, (since, now), task=task, with_times=with_series, concurrent=concurrent
+    )
+    with reading as scored_rows:
+        totals, buckets = aggregates.member_totals(
+            model, since, now, kind, group_id=group.pk, task=task
         )
+        scored = scored_rows(_labelled(memberships, totals, task))
+    total_served = sum(t.served for t in totals.values())
+    members = [
+        _member(m, model, totals, (since, now), total_served, scored=scored, task=task)
         for m in memberships
     ]
     comparison = Comparison(

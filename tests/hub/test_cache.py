@@ -35,3 +35,29 @@ def test_one_client_serves_every_call_and_every_thread():
         thread.join()
     assert backend.get_many([f"k{n}" for n in range(8)]) == {f"k{n}": n for n in range(8)}
     backend.delete_many([f"k{n}" for n in range(8)])
+
+
+def test_get_many_reads_on_a_connection_of_the_threads_own_and_recovers_from_a_broken_one():
+    backend = HubRedisCache(settings.REDIS_URL, {"KEY_PREFIX": "test-cache-many"})
+    backend.set_many({"a": {"x": 1}, "b": [2]}, 30)
+    assert backend.get_many(["a", "b", "missing"]) == {"a": {"x": 1}, "b": [2]}
+    own = backend._cache._local.connection
+    assert backend.get_many(["a"]) == {"a": {"x": 1}}
+    assert backend._cache._local.connection is own  # kept by this thread
+
+    seen = {}
+
+    def other() -> None:
+        backend.get_many(["a"])
+        seen["connection"] = backend._cache._local.connection
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert seen["connection"] is not own
+
+    own._sock.close()  # the server went away under this connection
+    with pytest.raises(Exception):  # noqa: B017 - redis-py's error, whichever it is
+        backend.get_many(["a"])
+    assert backend.get_many(["a", "b"]) == {"a": {"x": 1}, "b": [2]}  # a new connection
+    backend.delete_many(["a", "b"])

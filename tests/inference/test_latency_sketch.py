@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inference import latency_sketch
-from inference.latency_sketch import histogram_add, histogram_of, percentiles
+from inference.latency_sketch import histogram_add, histogram_of, histograms_sum, percentiles
 
 # 1%, and the last bit of float rounding at a bucket's edge.
 REL = latency_sketch.RELATIVE_ACCURACY * (1 + 1e-9)
@@ -38,6 +38,13 @@ def test_histograms_of_two_parts_add_up_to_the_histogram_of_the_whole(first, sec
     merged = histogram_of(first)
     histogram_add(merged, histogram_of(second))
     assert merged == histogram_of(first + second)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(latencies, min_size=1, max_size=8))
+def test_histograms_summed_at_once_equal_the_histogram_of_all_their_values(parts):
+    summed = histograms_sum([histogram_of(part) for part in parts])
+    assert summed == histogram_of([value for part in parts for value in part])
 
 
 def test_a_bucket_answers_within_one_percent_of_both_its_edges():

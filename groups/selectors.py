@@ -188,8 +188,12 @@ def _example_value(spec: dict, summary: dict) -> object:
 
 def group_example_inputs(*, group: ModelGroup) -> dict[str, object]:
     """Plausible inputs for the curl example: the champion's typical values per feature."""
-    champion = group.memberships.filter(role="champion").select_related("model_version").first()
-    metadata = champion.model_version.metadata if champion else {}
+    # Only the metadata: the version's row also holds its imported document, often large.
+    metadata = (
+        group.memberships.filter(role="champion")
+        .values_list("model_version__metadata", flat=True)
+        .first()
+    ) or {}
     specs = {f.get("name"): f for f in metadata.get("features", []) if isinstance(f, dict)}
     summaries = metadata.get("reference", {}).get("features", {})
     return {

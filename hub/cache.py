@@ -14,6 +14,7 @@ itself (bench/serving). A connection that fails is dropped, and the error raised
 before (callers fall back to the database); the thread's next call opens a new one.
 """
 
+import os
 import threading
 from typing import Any
 
@@ -50,10 +51,13 @@ class _ClientKeepingRedisCacheClient(RedisCacheClient):
 
     def _thread_connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
-        if connection is None:
-            # Taken from the pool for good: it serves only this thread from now on.
-            connection = self._get_connection_pool(False).get_connection()
-            self._local.connection = connection
+        if connection is None or self._local.pid != os.getpid():
+            # The pool's settings, but outside the pool: nothing else holds it, so it is
+            # closed when its thread ends (a thread per request under runserver) and a
+            # forked child (a Celery worker) never writes on its parent's socket.
+            pool = self._get_connection_pool(False)
+            connection = pool.connection_class(**pool.connection_kwargs)
+            self._local.connection, self._local.pid = connection, os.getpid()
         return connection
 
 

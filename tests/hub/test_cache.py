@@ -61,3 +61,29 @@ def test_get_many_reads_on_a_connection_of_the_threads_own_and_recovers_from_a_b
         backend.get_many(["a"])
     assert backend.get_many(["a", "b"]) == {"a": {"x": 1}, "b": [2]}  # a new connection
     backend.delete_many(["a", "b"])
+
+
+def test_a_threads_connection_is_its_own_and_closed_when_the_thread_ends():
+    import gc
+    import weakref
+
+    backend = HubRedisCache(settings.REDIS_URL, {"KEY_PREFIX": "test-cache-threads"})
+    pool = backend._cache._get_connection_pool(False)
+    seen = []
+
+    def read() -> None:
+        backend.get_many(["a"])
+        seen.append(weakref.ref(backend._cache._local.connection))
+
+    threads = [threading.Thread(target=read) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+        thread.join()
+    gc.collect()
+
+    # Not borrowed from the pool (runserver starts a thread per request: a borrowed
+    # connection per thread would never go back), and gone with its thread (redis-py
+    # disconnects a connection when it is collected).
+    assert len(pool._in_use_connections) == 0
+    assert len(seen) == 20
+    assert all(ref() is None for ref in seen)
